@@ -54,6 +54,9 @@ class ChannelState(models.Model):
 
     channel = models.CharField(max_length=64, primary_key=True)
     last_seq = models.BigIntegerField(default=0)
+    # Server time of the last stored message: ts never decreases along seq, even if
+    # a node's clock steps back.
+    last_ts = models.BigIntegerField(default=0)
     # For private channels, the two users (a <= b); null for groups. Lets
     # "channels of a user" be one indexed query.
     user_a = models.BigIntegerField(null=True, db_index=True)
