@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -21,6 +22,7 @@ def api_exception_handler(exc, context):
     return exception_handler(exc, context)
 
 
+@csrf_exempt
 def json_not_found(request, exception=None):
     return JsonResponse({"detail": "Not found."}, status=404)
 
@@ -35,3 +37,7 @@ def json_bad_request(request, exception=None):
 
 def json_forbidden(request, exception=None):
     return JsonResponse({"detail": "Forbidden."}, status=403)
+
+
+def json_csrf_failure(request, reason=""):
+    return JsonResponse({"detail": f"CSRF check failed: {reason}"}, status=403)

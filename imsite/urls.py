@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from imsite import errors
@@ -10,6 +10,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include("accounts.urls")),
     path("api/", include("messaging.urls")),
+    # Unknown API paths answer JSON even with DEBUG on (whose 404 page is HTML).
+    re_path(r"^api/", errors.json_not_found),
 ]
 
 handler400 = errors.json_bad_request

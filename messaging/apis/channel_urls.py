@@ -1,1 +1,15 @@
-urlpatterns: list = []
+from django.urls import path
+
+from messaging.apis import channels
+
+urlpatterns = [
+    path("health/", channels.HealthApi.as_view(), name="health"),
+    path("channels/", channels.ChannelListApi.as_view(), name="channel-list"),
+    path(
+        "channels/<str:channel>/messages/",
+        channels.ChannelMessagesApi.as_view(),
+        name="channel-messages",
+    ),
+    path("presence/", channels.PresenceApi.as_view(), name="presence"),
+    path("gateway/", channels.GatewayApi.as_view(), name="gateway"),
+]

@@ -1,0 +1,56 @@
+"""pytest fixtures that start real services."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.servers import Deployment, RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def deployment():
+    """One imserver on the embedded defaults (SQLite, or PostgreSQL in the PG run)."""
+    dep = Deployment.create()
+    dep.start_server()
+    yield dep
+    dep.close()
+
+
+@pytest.fixture(scope="module")
+def server(deployment):
+    return deployment.servers[0]
+
+
+@pytest.fixture(scope="module")
+def cluster(redis_server):
+    """Two imserver processes sharing a database and a private Redis."""
+    dep = Deployment.create(redis_url=redis_server.url(0))
+    dep.start_server()
+    dep.start_server()
+    yield dep
+    dep.close()
+
+
+@pytest.fixture
+def make_deployment(redis_server):
+    """Build deployments with their own settings; each is torn down after the test."""
+    made = []
+
+    def factory(*, redis: bool = False, **extra_env) -> Deployment:
+        dep = Deployment.create(
+            redis_url=redis_server.url(0) if redis else None,
+            extra_env={k: str(v) for k, v in extra_env.items()},
+        )
+        made.append(dep)
+        return dep
+
+    yield factory
+    for dep in made:
+        dep.close()

@@ -1,0 +1,167 @@
+"""History, channel list, presence, gateway and health over REST: thin views."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging.realtime.gateway import gateway_for
+from messaging.realtime.locator import get_locator
+from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
+
+MAX_PAGE = 500
+MAX_PRESENCE_USERS = 200
+_BIGINT = 2**63 - 1
+
+
+class HistoryQuery(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, max_value=_BIGINT, required=False)
+    before = serializers.IntegerField(min_value=1, max_value=_BIGINT, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=100)
+
+
+class MessageOut(serializers.Serializer):
+    type = serializers.CharField()
+    id = serializers.CharField()
+    channel = serializers.CharField()
+    seq = serializers.IntegerField()
+    ts = serializers.IntegerField()
+    body = serializers.DictField()
+    to = serializers.IntegerField(required=False, help_text="private messages")
+    group = serializers.IntegerField(required=False, help_text="group messages")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.IntegerField()
+        return fields
+
+
+class HistoryOut(serializers.Serializer):
+    channel = serializers.CharField()
+    messages = MessageOut(many=True)
+    last_seq = serializers.IntegerField()
+
+
+class ChannelOut(serializers.Serializer):
+    channel = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["private", "group"])
+    peer = serializers.IntegerField(required=False)
+    group = serializers.IntegerField(required=False)
+    last_seq = serializers.IntegerField()
+
+
+class ChannelListApi(APIView):
+    @extend_schema(responses=ChannelOut(many=True), summary="My channels")
+    def get(self, request):
+        return Response(channel_list(user_id=request.user.pk))
+
+
+class ChannelMessagesApi(APIView):
+    @extend_schema(
+        parameters=[HistoryQuery],
+        responses=HistoryOut,
+        summary="History of one channel, ascending by seq",
+        description="`after` is exclusive; with only `before`, the newest `limit` below it.",
+    )
+    def get(self, request, channel: str):
+        query = HistoryQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            page = channel_messages(
+                user_id=request.user.pk, channel=channel, **query.validated_data
+            )
+        except ChannelForbidden as exc:
+            raise PermissionDenied(str(exc)) from None
+        return Response({
+            "channel": page.channel,
+            "messages": [m.to_frame() for m in page.messages],
+            "last_seq": page.last_seq,
+        })
+
+
+class PresenceQuery(serializers.Serializer):
+    users = serializers.CharField(max_length=4000, help_text="comma-separated user ids")
+
+    def validate_users(self, value: str) -> list[int]:
+        try:
+            ids = [int(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise serializers.ValidationError("a comma-separated list of user ids") from None
+        if not ids or len(ids) > MAX_PRESENCE_USERS or any(i < 1 or i > _BIGINT for i in ids):
+            raise serializers.ValidationError(f"1 to {MAX_PRESENCE_USERS} positive user ids")
+        return ids
+
+
+class PresenceApi(APIView):
+    @extend_schema(
+        parameters=[PresenceQuery],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Who is online",
+        description='`{"<id>": {"online": bool, "last_seen": ms or null}}`',
+    )
+    def get(self, request):
+        query = PresenceQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        answer = get_locator().presence(query.validated_data["users"])
+        return Response({
+            str(uid): {"online": online, "last_seen": seen}
+            for uid, (online, seen) in answer.items()
+        })
+
+
+class GatewayApi(APIView):
+    @extend_schema(
+        responses=inline_serializer("Gateway", {
+            "node": serializers.CharField(),
+            "ws": serializers.CharField(allow_null=True),
+            "tcp": serializers.CharField(allow_null=True),
+        }),
+        summary="Where this user should connect",
+    )
+    def get(self, request):
+        return Response(gateway_for(request_host=request.get_host().rsplit(":", 1)[0]))
+
+
+class HealthApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+        summary="200 when the server can serve",
+    )
+    def get(self, request):
+        checks = {"database": _check_database()}
+        if settings.IM_REDIS_URL:
+            checks["redis"] = _check_redis()
+        healthy = all(checks.values())
+        return Response(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+
+def _check_database() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def _check_redis() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(settings.IM_REDIS_URL, socket_timeout=2).ping())
+    except Exception:
+        return False
+

@@ -1,0 +1,47 @@
+"""python manage.py imserver --host H --http-port P --tcp-port Q"""
+
+from __future__ import annotations
+
+import sys
+
+from daphne.endpoints import build_endpoint_description_strings
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+import messaging.transport.server  # noqa: F401, I001 - installs Twisted's asyncio reactor first
+from messaging.transport.server import ImServer
+
+
+class Command(BaseCommand):
+    help = "Serve HTTP, WebSocket (/ws/) and TCP in one process."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--http-port", type=int, default=8000)
+        parser.add_argument("--tcp-port", type=int, default=9000)
+        parser.add_argument("--no-tcp", action="store_true", help="do not open the TCP port")
+
+    def handle(self, *args, host: str, http_port: int, tcp_port: int, no_tcp: bool, **options):
+        from imsite.asgi import application
+
+        def ready(http_address, tcp_address) -> None:
+            tcp = f" tcp={tcp_address[0]}:{tcp_address[1]}" if tcp_address else ""
+            # One line for people and for scripts that wait for the server.
+            print(f"imserver ready http={http_address[0]}:{http_address[1]}{tcp}", flush=True)
+
+        server = ImServer(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=http_port),
+            signal_handlers=False,
+            graceful_signals=True,
+            tcp_host=None if no_tcp else host,
+            tcp_port=None if no_tcp else tcp_port,
+            on_ready=ready,
+            websocket_timeout=-1,
+            websocket_max_message_size=max(1 << 20, 4 * settings.IM_MAX_FRAME_BYTES),
+            websocket_max_frame_size=max(1 << 20, 4 * settings.IM_MAX_FRAME_BYTES),
+            application_close_timeout=5,
+            verbosity=0,
+        )
+        server.run()
+        sys.stdout.flush()

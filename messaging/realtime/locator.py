@@ -1,0 +1,191 @@
+"""Where each user's live connections are, and so who is online.
+
+The registry other processes need lives in Redis when IM_REDIS_URL is set; the
+embedded default keeps it in this process, which is then the whole cluster. A
+record carries an expiry that heartbeats push forward, so a node that dies without
+cleaning up stops counting once its records expire.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ConnRecord:
+    conn_id: str
+    node: str  # the channel-layer name of the node that holds the connection
+    device: str
+    token_key: str
+    expires: int  # ms
+
+    def encode(self) -> str:
+        return f"{self.node}|{self.device}|{self.token_key}|{self.expires}"
+
+    @classmethod
+    def decode(cls, conn_id: str, raw: str) -> ConnRecord:
+        node, device, token_key, expires = raw.rsplit("|", 3)
+        return cls(conn_id, node, device, token_key, int(expires))
+
+
+class Locator(Protocol):
+    async def claim(self, user_id: int, record: ConnRecord) -> str | None:
+        """Register a connection; return the conn id it replaces on the same device."""
+
+    async def refresh(self, user_id: int, record: ConnRecord) -> None: ...
+
+    async def release(self, user_id: int, record: ConnRecord) -> None: ...
+
+    async def nodes_of(self, user_ids: list[int]) -> dict[str, list[int]]:
+        """{node: [user ids with a live connection there]}."""
+
+    def conns_of(self, user_id: int) -> list[ConnRecord]:
+        """Live connections of a user (synchronous: used from REST views too)."""
+
+    def presence(self, user_ids: list[int]) -> dict[int, tuple[bool, int | None]]:
+        """{user: (online, last_seen ms or None)} (synchronous)."""
+
+
+class MemoryLocator:
+    def __init__(self) -> None:
+        self._conns: dict[int, dict[str, ConnRecord]] = defaultdict(dict)
+        self._devices: dict[tuple[int, str], str] = {}
+        self._seen: dict[int, int] = {}
+
+    async def claim(self, user_id: int, record: ConnRecord) -> str | None:
+        self._conns[user_id][record.conn_id] = record
+        previous = self._devices.get((user_id, record.device))
+        self._devices[(user_id, record.device)] = record.conn_id
+        return previous
+
+    async def refresh(self, user_id: int, record: ConnRecord) -> None:
+        if record.conn_id in self._conns.get(user_id, {}):
+            self._conns[user_id][record.conn_id] = record
+        self._seen[user_id] = now_ms()
+
+    async def release(self, user_id: int, record: ConnRecord) -> None:
+        conns = self._conns.get(user_id)
+        if conns is not None:
+            conns.pop(record.conn_id, None)
+            if not conns:
+                del self._conns[user_id]
+        if self._devices.get((user_id, record.device)) == record.conn_id:
+            del self._devices[(user_id, record.device)]
+        self._seen[user_id] = now_ms()
+
+    async def nodes_of(self, user_ids: list[int]) -> dict[str, list[int]]:
+        nodes: dict[str, list[int]] = defaultdict(list)
+        for uid in user_ids:
+            for node in {r.node for r in self._conns.get(uid, {}).values()}:
+                nodes[node].append(uid)
+        return nodes
+
+    def conns_of(self, user_id: int) -> list[ConnRecord]:
+        return list(self._conns.get(user_id, {}).values())
+
+    def presence(self, user_ids: list[int]) -> dict[int, tuple[bool, int | None]]:
+        return {uid: (bool(self._conns.get(uid)), self._seen.get(uid)) for uid in user_ids}
+
+
+class RedisLocator:
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+        import redis.asyncio
+
+        self._async = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        self._sync = redis.Redis.from_url(url, decode_responses=True)
+        self._prefix = prefix
+        self._ttl_s = 3 * settings.IM_HEARTBEAT_S + 30
+
+    def _conns_key(self, uid: int) -> str:
+        return f"{self._prefix}:conns:{uid}"
+
+    def _device_key(self, uid: int, device: str) -> str:
+        return f"{self._prefix}:dev:{uid}:{device}"
+
+    def _seen_key(self, uid: int) -> str:
+        return f"{self._prefix}:seen:{uid}"
+
+    async def claim(self, user_id: int, record: ConnRecord) -> str | None:
+        async with self._async.pipeline(transaction=True) as pipe:
+            pipe.hset(self._conns_key(user_id), record.conn_id, record.encode())
+            pipe.expire(self._conns_key(user_id), self._ttl_s)
+            pipe.set(self._device_key(user_id, record.device), record.conn_id,
+                     ex=self._ttl_s, get=True)
+            _, _, previous = await pipe.execute()
+        return previous
+
+    async def refresh(self, user_id: int, record: ConnRecord) -> None:
+        async with self._async.pipeline(transaction=False) as pipe:
+            pipe.hset(self._conns_key(user_id), record.conn_id, record.encode())
+            pipe.expire(self._conns_key(user_id), self._ttl_s)
+            pipe.expire(self._device_key(user_id, record.device), self._ttl_s)
+            pipe.set(self._seen_key(user_id), now_ms())
+            await pipe.execute()
+
+    async def release(self, user_id: int, record: ConnRecord) -> None:
+        async with self._async.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._conns_key(user_id), record.conn_id)
+            pipe.set(self._seen_key(user_id), now_ms())
+            await pipe.execute()
+        # Drop the device claim only if it is still ours (a newer connection may hold it).
+        await self._async.eval(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end",
+            1, self._device_key(user_id, record.device), record.conn_id,
+        )
+
+    async def nodes_of(self, user_ids: list[int]) -> dict[str, list[int]]:
+        async with self._async.pipeline(transaction=False) as pipe:
+            for uid in user_ids:
+                pipe.hvals(self._conns_key(uid))
+            rows = await pipe.execute()
+        now = now_ms()
+        nodes: dict[str, list[int]] = defaultdict(list)
+        for uid, values in zip(user_ids, rows, strict=True):
+            live = set()
+            for raw in values:
+                node, _, _, expires = raw.rsplit("|", 3)
+                if int(expires) > now:
+                    live.add(node)
+            for node in live:
+                nodes[node].append(uid)
+        return nodes
+
+    def conns_of(self, user_id: int) -> list[ConnRecord]:
+        now = now_ms()
+        records = [
+            ConnRecord.decode(conn_id, raw)
+            for conn_id, raw in self._sync.hgetall(self._conns_key(user_id)).items()
+        ]
+        return [r for r in records if r.expires > now]
+
+    def presence(self, user_ids: list[int]) -> dict[int, tuple[bool, int | None]]:
+        pipe = self._sync.pipeline(transaction=False)
+        for uid in user_ids:
+            pipe.hvals(self._conns_key(uid))
+            pipe.get(self._seen_key(uid))
+        rows = pipe.execute()
+        now = now_ms()
+        answer = {}
+        for i, uid in enumerate(user_ids):
+            values, seen = rows[2 * i], rows[2 * i + 1]
+            online = any(int(raw.rsplit("|", 1)[1]) > now for raw in values)
+            answer[uid] = (online, int(seen) if seen else None)
+        return answer
+
+
+@cache
+def get_locator() -> Locator:
+    if settings.IM_REDIS_URL:
+        return RedisLocator(settings.IM_REDIS_URL, f"{settings.IM_REDIS_PREFIX}:loc")
+    return MemoryLocator()

@@ -1,0 +1,223 @@
+"""This process as one node of the cluster.
+
+The node holds the live sessions of this process, the batch writer, the fan-out
+loop and the listener on its own channel-layer channel, through which other nodes
+(and REST views) reach its connections. What another node needs to know (who is
+connected where) is in the locator, never only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from messaging.realtime.locator import Locator, get_locator
+from messaging.realtime.session import Session
+from messaging.realtime.writer import BatchWriter
+from messaging.services.message_send import SendOutcome, SendRequest
+
+log = logging.getLogger(__name__)
+
+DELIVER = "im.deliver"
+CLOSE = "im.close"
+
+
+class Node:
+    def __init__(self, name: str, layer, locator: Locator) -> None:
+        self.name = name
+        self.layer = layer
+        self.locator = locator
+        self.sessions: dict[str, Session] = {}
+        self.by_user: dict[int, set[Session]] = defaultdict(set)
+        self.writer = BatchWriter(after_store=self._after_store)
+        self._fanout: asyncio.Queue = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+        self.stopping = False
+
+    @classmethod
+    async def create(cls) -> Node:
+        layer = get_channel_layer()
+        name = await layer.new_channel("im.node")
+        return cls(name, layer, get_locator())
+
+    def start(self) -> None:
+        self.writer.start()
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="im-node-listen"),
+            asyncio.create_task(self._fanout_loop(), name="im-node-fanout"),
+            asyncio.create_task(self._sweep(), name="im-node-sweep"),
+        ]
+
+    # --- sessions -----------------------------------------------------------------
+
+    async def register(self, session: Session) -> None:
+        self.sessions[session.conn_id] = session
+        self.by_user[session.user_id].add(session)
+        replaced = await self.locator.claim(session.user_id, session.record())
+        if replaced and replaced != session.conn_id:
+            await self.close_connections([replaced], "replaced")
+
+    async def unregister(self, session: Session) -> None:
+        self.sessions.pop(session.conn_id, None)
+        peers = self.by_user.get(session.user_id)
+        if peers is not None:
+            peers.discard(session)
+            if not peers:
+                del self.by_user[session.user_id]
+        try:
+            await self.locator.release(session.user_id, session.record())
+        except Exception:
+            log.warning("could not release %s in the locator", session.conn_id, exc_info=True)
+
+    async def heartbeat(self, session: Session) -> None:
+        if session.authenticated:
+            await self.locator.refresh(session.user_id, session.record())
+
+    async def close_connections(self, conn_ids: list[str], reason: str) -> None:
+        """Send `offline` to connections wherever they are, then close them."""
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for conn_id in conn_ids:
+            by_node[conn_id.rsplit("#", 1)[0]].append(conn_id)
+        for node, ids in by_node.items():
+            if node == self.name:
+                self._close_local(ids, reason)
+            else:
+                await self._send(node, {"type": CLOSE, "conns": ids, "reason": reason})
+
+    def _close_local(self, conn_ids: list[str], reason: str) -> None:
+        for conn_id in conn_ids:
+            session = self.sessions.get(conn_id)
+            if session is not None:
+                session.go_offline(reason)
+
+    # --- the message path -----------------------------------------------------------
+
+    def submit(self, request: SendRequest, *, origin: str) -> asyncio.Future[SendOutcome]:
+        return self.writer.submit(request, origin)
+
+    def _after_store(self, items: list[tuple[SendOutcome, str]]) -> None:
+        """Called by the writer after each commit with (outcome, origin connection)."""
+        deliveries = [
+            (outcome.result.message.to_frame(), outcome.recipients, origin)
+            for outcome, origin in items
+            if outcome.result is not None and not outcome.result.dup
+        ]
+        if deliveries:
+            self._fanout.put_nowait(deliveries)
+
+    async def _fanout_loop(self) -> None:
+        while True:
+            deliveries = await self._fanout.get()
+            while not self._fanout.empty() and len(deliveries) < 1024:
+                deliveries.extend(self._fanout.get_nowait())
+            try:
+                await self._fan_out(deliveries)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The layer is at-most-once by design: clients fill gaps with sync.
+                log.exception("fan-out of %d messages failed", len(deliveries))
+
+    async def _fan_out(self, deliveries: list[tuple[dict, frozenset[int], str]]) -> None:
+        users = sorted(set().union(*(recipients for _, recipients, _ in deliveries)))
+        nodes = await self.locator.nodes_of(users)
+        for node, node_users in nodes.items():
+            present = set(node_users)
+            items = [
+                (frame, sorted(present.intersection(recipients)), origin)
+                for frame, recipients, origin in deliveries
+                if not present.isdisjoint(recipients)
+            ]
+            if node == self.name:
+                self._deliver_local(items)
+            else:
+                await self._send(node, {"type": DELIVER, "items": items})
+
+    def _deliver_local(self, items) -> None:
+        for frame, user_ids, origin in items:
+            for uid in user_ids:
+                for session in self.by_user.get(uid, ()):
+                    if session.conn_id != origin:
+                        session.push(frame)
+
+    # --- the node's own channel ------------------------------------------------------
+
+    async def _send(self, node: str, event: dict) -> None:
+        try:
+            await self.layer.send(node, event)
+        except Exception:
+            log.warning("could not reach node %s", node, exc_info=True)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(self.name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("channel layer receive failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            kind = event.get("type")
+            if kind == DELIVER:
+                self._deliver_local(event["items"])
+            elif kind == CLOSE:
+                self._close_local(event["conns"], event["reason"])
+
+    async def _sweep(self) -> None:
+        """Close connections silent for 3 heartbeats."""
+        limit = 3 * settings.IM_HEARTBEAT_S
+        while True:
+            await asyncio.sleep(min(1.0, settings.IM_HEARTBEAT_S / 2))
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                if now - session.last_rx > limit and not session.closing:
+                    session.close()
+
+    # --- shutdown ------------------------------------------------------------------
+
+    async def shutdown(self, reason: str = "shutdown", timeout: float = 3.0) -> None:
+        """Tell every connection `offline`, wait for them to flush, stop the loops."""
+        self.stopping = True
+        sessions = list(self.sessions.values())
+        for session in sessions:
+            session.go_offline(reason, None)
+        drainers = [s._drainer for s in sessions if s._drainer is not None]
+        if drainers:
+            await asyncio.wait(drainers, timeout=timeout)
+        await self.writer.stop()
+        for task in self._tasks:
+            task.cancel()
+        for session in sessions:
+            if session._registered:
+                await session.transport_closed()
+
+
+_node_future: asyncio.Future | None = None
+
+
+async def get_node() -> Node:
+    """This process's node, created and started on first use."""
+    global _node_future
+    if _node_future is None:
+        _node_future = asyncio.ensure_future(_start_node())
+    return await asyncio.shield(_node_future)
+
+
+def current_node() -> Node | None:
+    if _node_future is not None and _node_future.done() and not _node_future.exception():
+        return _node_future.result()
+    return None
+
+
+async def _start_node() -> Node:
+    node = await Node.create()
+    node.start()
+    log.info("node %s started", node.name)
+    return node
+

@@ -1,0 +1,70 @@
+"""Reads of channels and their messages, with the membership check every reader needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from improto.channels import parse_channel
+from messaging.models import Group, Membership
+from messaging.store import StoredMessage, get_store
+
+
+class ChannelForbidden(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPage:
+    channel: str
+    messages: list[StoredMessage]
+    last_seq: int
+
+
+def channel_check_access(*, user_id: int, channel: str) -> None:
+    """Raise ChannelForbidden unless the user may read the channel."""
+    try:
+        parsed = parse_channel(channel)
+    except ValueError:
+        raise ChannelForbidden(f"no such channel: {channel!r}") from None
+    if parsed.kind == "p":
+        if user_id not in (parsed.a, parsed.b):
+            raise ChannelForbidden(f"not a member of {channel}")
+        return
+    if not Membership.objects.filter(group_id=parsed.group, user_id=user_id).exists():
+        raise ChannelForbidden(f"not a member of {channel}")
+
+
+def channel_messages(
+    *, user_id: int, channel: str, after: int = 0, before: int | None = None, limit: int = 100
+) -> ChannelPage:
+    channel_check_access(user_id=user_id, channel=channel)
+    store = get_store()
+    # last_seq is read first: every message up to it is stored, so the page and the
+    # number never disagree in a way that shows a hole.
+    last_seq = store.last_seqs([channel])[channel]
+    messages = store.range(channel, after=after, before=before, limit=limit)
+    return ChannelPage(channel=channel, messages=messages, last_seq=max(last_seq, _top(messages)))
+
+
+def _top(messages: list[StoredMessage]) -> int:
+    return messages[-1].seq if messages else 0
+
+
+def channel_list(*, user_id: int) -> list[dict]:
+    """[{channel, kind, peer | group, last_seq}] for every channel of the user."""
+    rows = get_store().channels_of_user(user_id)
+    answer = []
+    for channel, last_seq in rows:
+        parsed = parse_channel(channel)
+        entry: dict = {"channel": channel, "kind": "group" if parsed.kind == "g" else "private"}
+        if parsed.kind == "g":
+            entry["group"] = parsed.group
+        else:
+            entry["peer"] = parsed.b if parsed.a == user_id else parsed.a
+        entry["last_seq"] = last_seq
+        answer.append(entry)
+    return answer
+
+
+def group_exists(group_id: int) -> bool:
+    return Group.objects.filter(pk=group_id).exists()

@@ -1,0 +1,121 @@
+"""The one write path for a message, whatever transport it came in on.
+
+Validate everything that can fail, store the batch in one transaction, and return
+what the caller must do after commit (ack, fan out). Synchronous: the realtime tier
+runs it on the writer thread; it never touches a socket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+
+from improto.channels import g_channel, p_channel
+from improto.frames import MEDIA_TYPES
+from messaging.models import Group, Membership
+from messaging.store import AppendResult, NewMessage, get_store
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    sender_id: int
+    client_id: str
+    type: str
+    body: dict
+    to: int | None = None
+    group: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendRefused:
+    code: str  # a PROTOCOL.md error code: forbidden, not_found, invalid
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    result: AppendResult | None = None
+    refused: SendRefused | None = None
+    recipients: frozenset[int] = frozenset()
+
+
+def messages_send(requests: Sequence[SendRequest]) -> list[SendOutcome]:
+    """Store every acceptable request of the batch, in order; one outcome per request."""
+    users = _active_users({r.to for r in requests if r.to is not None})
+    groups = _group_members({r.group for r in requests if r.group is not None})
+
+    outcomes: list[SendOutcome | None] = []
+    accepted: list[tuple[int, NewMessage, frozenset[int]]] = []
+    for index, request in enumerate(requests):
+        refused = _refusal(request, users, groups)
+        if refused is not None:
+            outcomes.append(SendOutcome(refused=refused))
+            continue
+        if request.group is not None:
+            channel = g_channel(request.group)
+            recipients = groups[request.group]
+        else:
+            channel = p_channel(request.sender_id, request.to)
+            recipients = frozenset({request.sender_id, request.to})
+        new = NewMessage(
+            channel=channel,
+            sender_id=request.sender_id,
+            client_id=request.client_id,
+            type=request.type,
+            body=request.body,
+            recipient_id=request.to,
+            group_id=request.group,
+        )
+        outcomes.append(None)
+        accepted.append((index, new, recipients))
+
+    if accepted:
+        results = get_store().append([new for _, new, _ in accepted], now_ms=now_ms())
+        for (index, _, recipients), result in zip(accepted, results, strict=True):
+            outcomes[index] = SendOutcome(result=result, recipients=recipients)
+    return outcomes  # type: ignore[return-value]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _refusal(
+    request: SendRequest, users: set[int], groups: dict[int, frozenset[int]]
+) -> SendRefused | None:
+    if request.type in MEDIA_TYPES:
+        # Media messages need an uploaded file; uploads are not served by this version.
+        return SendRefused("not_found", f"no such media: {request.body.get('media')!r}")
+    if request.group is not None:
+        members = groups.get(request.group)
+        if members is None:
+            return SendRefused("not_found", f"no such group: {request.group}")
+        if request.sender_id not in members:
+            return SendRefused("forbidden", f"not a member of {g_channel(request.group)}")
+        return None
+    if request.to not in users:
+        return SendRefused("not_found", f"no such user: {request.to}")
+    return None
+
+
+def _active_users(ids: set[int]) -> set[int]:
+    if not ids:
+        return set()
+    query = get_user_model().objects.filter(pk__in=ids, is_active=True)
+    return set(query.values_list("pk", flat=True))
+
+
+def _group_members(ids: set[int]) -> dict[int, frozenset[int]]:
+    if not ids:
+        return {}
+    members: dict[int, set[int]] = {
+        gid: set() for gid in Group.objects.filter(pk__in=ids).values_list("pk", flat=True)
+    }
+    for gid, uid in Membership.objects.filter(group_id__in=members).values_list(
+        "group_id", "user_id"
+    ):
+        members[gid].add(uid)
+    return {gid: frozenset(uids) for gid, uids in members.items()}

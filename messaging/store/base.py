@@ -1,0 +1,77 @@
+"""The message store interface: what the write path and the readers need, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    channel: str
+    sender_id: int
+    client_id: str
+    type: str
+    body: dict
+    recipient_id: int | None = None
+    group_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    channel: str
+    seq: int
+    ts: int
+    sender_id: int
+    client_id: str
+    type: str
+    body: dict
+    recipient_id: int | None = None
+    group_id: int | None = None
+
+    def to_frame(self) -> dict:
+        """The message as every reader sees it on the wire (PROTOCOL.md section 4)."""
+        frame = {
+            "type": self.type,
+            "id": self.client_id,
+            "channel": self.channel,
+            "seq": self.seq,
+            "ts": self.ts,
+            "from": self.sender_id,
+            "body": self.body,
+        }
+        if self.group_id is not None:
+            frame["group"] = self.group_id
+        else:
+            frame["to"] = self.recipient_id
+        return frame
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    message: StoredMessage
+    dup: bool  # True when (channel, sender, client id) was already stored
+
+
+class MessageStore(Protocol):
+    def append(self, batch: Sequence[NewMessage], *, now_ms: int) -> list[AppendResult]:
+        """Store a batch atomically, in order; one result per input, in the same order.
+
+        Allocates each channel's next seq; a message whose (channel, sender, client id)
+        is already stored (or appears earlier in the batch) is not stored again and
+        its result is the original with dup=True. Returns only after the batch is
+        durable, and a seq becomes readable only after every lower seq of its
+        channel is.
+        """
+
+    def range(
+        self, channel: str, *, after: int = 0, before: int | None = None, limit: int = 100
+    ) -> list[StoredMessage]:
+        """Messages of a channel, ascending by seq; with only `before`, the newest below it."""
+
+    def last_seqs(self, channels: Sequence[str]) -> dict[str, int]:
+        """Last stored seq of each channel (0 for a channel with none)."""
+
+    def channels_of_user(self, user_id: int) -> list[tuple[str, int]]:
+        """(channel, last_seq) for every channel the user belongs to."""

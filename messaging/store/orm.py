@@ -1,0 +1,121 @@
+"""The message store on the Django ORM (SQLite embedded, PostgreSQL in production)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models import Q
+
+from improto.channels import parse_channel
+from messaging.models import ChannelState, Membership, Message
+from messaging.store.base import AppendResult, NewMessage, StoredMessage
+
+_FIELDS = (
+    "channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id", "group_id"
+)
+
+
+def _stored(row: Message) -> StoredMessage:
+    return StoredMessage(**{f: getattr(row, f) for f in _FIELDS})
+
+
+class OrmMessageStore:
+    def append(self, batch: Sequence[NewMessage], *, now_ms: int) -> list[AppendResult]:
+        if not batch:
+            return []
+        channels = sorted({m.channel for m in batch})
+        with transaction.atomic():
+            states = self._lock_states(channels)
+            existing = self._existing(batch, channels)
+            results: list[AppendResult] = []
+            new_rows: list[Message] = []
+            for m in batch:
+                key = (m.channel, m.sender_id, m.client_id)
+                if key in existing:
+                    results.append(AppendResult(existing[key], dup=True))
+                    continue
+                state = states[m.channel]
+                state.last_seq += 1
+                state.last_ts = max(state.last_ts, now_ms)
+                row = Message(
+                    channel=m.channel,
+                    seq=state.last_seq,
+                    ts=state.last_ts,
+                    sender_id=m.sender_id,
+                    client_id=m.client_id,
+                    type=m.type,
+                    body=m.body,
+                    recipient_id=m.recipient_id,
+                    group_id=m.group_id,
+                )
+                new_rows.append(row)
+                stored = _stored(row)
+                existing[key] = stored
+                results.append(AppendResult(stored, dup=False))
+            if new_rows:
+                Message.objects.bulk_create(new_rows)
+                written = {r.channel for r in new_rows}
+                ChannelState.objects.bulk_update(
+                    [s for s in states.values() if s.channel in written], ["last_seq", "last_ts"]
+                )
+        return results
+
+    def _lock_states(self, channels: list[str]) -> dict[str, ChannelState]:
+        """Take every channel's allocator row, creating private channels' rows on first use.
+
+        Rows are locked in channel order so two batches never deadlock; the locks
+        are held to commit, which is what keeps seq N+1 from committing before N.
+        """
+        query = ChannelState.objects.select_for_update().filter(channel__in=channels)
+        states = {s.channel: s for s in query.order_by("channel")}
+        missing = [c for c in channels if c not in states]
+        if missing:
+            rows = []
+            for name in missing:
+                parsed = parse_channel(name)
+                if parsed.kind != "p":
+                    raise ValueError(f"no channel state for {name}")
+                rows.append(ChannelState(channel=name, user_a=parsed.a, user_b=parsed.b))
+            ChannelState.objects.bulk_create(rows, ignore_conflicts=True)
+            states = {s.channel: s for s in query.order_by("channel")}
+        return states
+
+    def _existing(
+        self, batch: Sequence[NewMessage], channels: list[str]
+    ) -> dict[tuple[str, int, str], StoredMessage]:
+        client_ids = {m.client_id for m in batch}
+        rows = Message.objects.filter(channel__in=channels, client_id__in=client_ids)
+        wanted = {(m.channel, m.sender_id, m.client_id) for m in batch}
+        found = {}
+        for row in rows:
+            key = (row.channel, row.sender_id, row.client_id)
+            if key in wanted:
+                found[key] = _stored(row)
+        return found
+
+    def range(
+        self, channel: str, *, after: int = 0, before: int | None = None, limit: int = 100
+    ) -> list[StoredMessage]:
+        query = Message.objects.filter(channel=channel)
+        if before is not None:
+            query = query.filter(seq__lt=before)
+        if after or before is None:
+            rows = query.filter(seq__gt=after).order_by("seq")[:limit]
+            return [_stored(r) for r in rows]
+        rows = list(query.order_by("-seq")[:limit])
+        rows.reverse()
+        return [_stored(r) for r in rows]
+
+    def last_seqs(self, channels: Sequence[str]) -> dict[str, int]:
+        found = dict(
+            ChannelState.objects.filter(channel__in=channels).values_list("channel", "last_seq")
+        )
+        return {c: found.get(c, 0) for c in channels}
+
+    def channels_of_user(self, user_id: int) -> list[tuple[str, int]]:
+        group_ids = Membership.objects.filter(user_id=user_id).values("group_id")
+        rows = ChannelState.objects.filter(
+            Q(user_a=user_id) | Q(user_b=user_id) | Q(group_id__in=group_ids)
+        ).values_list("channel", "last_seq")
+        return sorted(rows)

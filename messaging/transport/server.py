@@ -1,0 +1,84 @@
+"""HTTP, WebSocket and TCP in one process, on one event loop.
+
+Daphne runs Twisted on an asyncio loop (`daphne.server.twisted_loop`); once that
+reactor runs, the TCP listener is started on the same loop, so the whole server is
+one process with no external service. SIGTERM and SIGINT stop it gracefully: every
+client is told `offline`/`shutdown` before the loop ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+import daphne.server  # noqa: I001 - must come first: it installs Twisted's asyncio reactor
+from daphne.server import Server
+
+from messaging.realtime import gateway
+from messaging.realtime.node import current_node, get_node
+from messaging.transport.tcp import start_tcp_server
+
+log = logging.getLogger(__name__)
+
+twisted_loop = daphne.server.twisted_loop
+
+
+class ImServer(Server):
+    def __init__(
+        self,
+        *args,
+        tcp_host: str | None = None,
+        tcp_port: int | None = None,
+        on_ready: Callable[[tuple[str, int], tuple[str, int] | None], None] | None = None,
+        graceful_signals: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.tcp_host = tcp_host
+        self.tcp_port = tcp_port
+        self.on_ready = on_ready
+        self.graceful_signals = graceful_signals
+        self.tcp_server: asyncio.Server | None = None
+        self._stopping = False
+
+    def run(self) -> None:
+        from twisted.internet import reactor
+
+        reactor.callWhenRunning(lambda: asyncio.ensure_future(self._start_extras()))
+        super().run()
+
+    async def _start_extras(self) -> None:
+        try:
+            await get_node()
+            tcp_address = None
+            if self.tcp_port is not None:
+                self.tcp_server = await start_tcp_server(self.tcp_host, self.tcp_port)
+                tcp_address = self.tcp_server.sockets[0].getsockname()[:2]
+            while not self.listening_addresses:
+                await asyncio.sleep(0.01)  # Daphne's own listen is a Twisted deferred
+            http_address = self.listening_addresses[0]
+        except Exception:
+            log.exception("the server could not start")
+            self.stop()
+            return
+        gateway.set_addresses(http=http_address, tcp=tcp_address)
+        if self.graceful_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.graceful_stop()))
+        if self.on_ready is not None:
+            self.on_ready(http_address, tcp_address)
+
+    async def graceful_stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        log.info("stopping: telling every connection offline/shutdown")
+        if self.tcp_server is not None:
+            self.tcp_server.close()
+        node = current_node()
+        if node is not None:
+            await node.shutdown("shutdown")
+        self.stop()

@@ -1,0 +1,84 @@
+"""The WebSocket adapter at /ws/: text frames carry JSON, binary frames MessagePack.
+
+A plain Channels consumer with no channel-layer channel of its own (the node
+receives for every connection of the process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.consumer import AsyncConsumer
+from channels.exceptions import StopConsumer
+from django.conf import settings
+
+from improto.codec import decode_payload, encode_payload
+from improto.errors import ProtocolError
+from messaging.realtime.node import get_node
+from messaging.realtime.session import Session
+
+
+class WebSocketAdapter(AsyncConsumer):
+    channel_layer_alias = "im-no-layer"  # not configured: no per-connection layer channel
+
+    session: Session | None = None
+    encoding: str | None = None  # set by the first frame (auth): replies use the same
+    close_sent = False
+
+    async def websocket_connect(self, message) -> None:
+        await self.send({"type": "websocket.accept"})
+        node = await get_node()
+        self.session = Session(node, self, transport="ws")
+        self.session.start()
+
+    async def websocket_receive(self, message) -> None:
+        session = self.session
+        if session is None or session.closing:
+            return
+        if message.get("bytes") is not None:
+            data, encoding = message["bytes"], "msgpack"
+            size = len(data)
+        else:
+            data, encoding = message.get("text") or "", "json"
+            size = len(data.encode("utf-8", "surrogatepass"))
+        if self.encoding is None:
+            self.encoding = encoding
+        try:
+            if size > settings.IM_MAX_FRAME_BYTES:
+                raise ProtocolError("frame_too_large", f"a frame is at most "
+                                    f"{settings.IM_MAX_FRAME_BYTES} bytes")
+            if size == 0:
+                raise ProtocolError("bad_frame", "empty frame")
+            obj = decode_payload(data, encoding)
+        except ProtocolError as error:
+            session.fail(error)
+            return
+        await session.receive(obj)
+
+    async def websocket_disconnect(self, message) -> None:
+        if self.session is not None:
+            await self.session.transport_closed()
+        raise StopConsumer()
+
+    # --- the session's adapter interface ------------------------------------------------
+
+    async def write(self, frames: list[dict]) -> None:
+        encoding = self.encoding or "json"
+        for frame in frames:
+            payload = encode_payload(frame, encoding)
+            if encoding == "json":
+                await self.send({"type": "websocket.send", "text": payload})
+            else:
+                await self.send({"type": "websocket.send", "bytes": payload})
+
+    async def close(self) -> None:
+        if not self.close_sent:
+            self.close_sent = True
+            await self.send({"type": "websocket.close", "code": 1000})
+
+    def abort(self) -> None:
+        # ASGI has no abort: a close request (Daphne drops the link if the
+        # closing handshake does not finish) is the strongest signal there is.
+        if not self.close_sent:
+            self.close_sent = True
+            asyncio.ensure_future(self.send({"type": "websocket.close", "code": 1011}))
