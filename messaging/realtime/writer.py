@@ -18,6 +18,8 @@ from messaging.services.message_send import SendOutcome, SendRefused, SendReques
 
 log = logging.getLogger(__name__)
 
+_STOP = object()
+
 
 class BatchWriter:
     def __init__(
@@ -35,12 +37,10 @@ class BatchWriter:
         self._task = asyncio.create_task(self._run(), name="im-batch-writer")
 
     async def stop(self) -> None:
+        """Finish what was submitted (nothing acked is ever half-written), then stop."""
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            self._queue.put_nowait(_STOP)
+            await self._task
 
     def submit(self, request: SendRequest, origin: str) -> asyncio.Future[SendOutcome]:
         """Queue a send; the future resolves once it is stored (or refused)."""
@@ -49,10 +49,16 @@ class BatchWriter:
         return future
 
     async def _run(self) -> None:
-        while True:
+        stopping = False
+        while not stopping:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            if _STOP in batch:
+                stopping = True
+                batch = [item for item in batch if item is not _STOP]
+                if not batch:
+                    break
             outcomes = await self._store([request for request, _, _ in batch])
             # Acks first (the futures' callbacks push them), then the fan-out.
             for (_, _, future), outcome in zip(batch, outcomes, strict=True):

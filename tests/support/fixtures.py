@@ -54,3 +54,21 @@ def make_deployment(redis_server):
     yield factory
     for dep in made:
         dep.close()
+
+
+@pytest.fixture(scope="module")
+def deployment_factory_module(redis_server):
+    """Like make_deployment, torn down with the module (to share a special server)."""
+    made = []
+
+    def factory(*, redis: bool = False, **extra_env) -> Deployment:
+        dep = Deployment.create(
+            redis_url=redis_server.url(0) if redis else None,
+            extra_env={k: str(v) for k, v in extra_env.items()},
+        )
+        made.append(dep)
+        return dep
+
+    yield factory
+    for dep in made:
+        dep.close()

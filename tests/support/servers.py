@@ -102,6 +102,9 @@ class Deployment:
             "IM_DEBUG": "1",
             "IM_FAST_PASSWORD_HASHER": "1",
             "IM_LOG_LEVEL": "WARNING",
+            # Tests register hundreds of users from one address.
+            "IM_REGISTER_RATE_IP": "100000/min",
+            "IM_LOGIN_RATE_IP": "100000/min",
             "PYTHONUNBUFFERED": "1",
         })
         pg = None

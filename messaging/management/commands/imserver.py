@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
 from daphne.endpoints import build_endpoint_description_strings
@@ -44,4 +46,9 @@ class Command(BaseCommand):
             verbosity=0,
         )
         server.run()
+        # Everything is stored and every client told by now. Skip the interpreter's
+        # teardown: collecting Twisted's and asyncio's leftovers can crash it.
         sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(0)

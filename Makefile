@@ -1,0 +1,47 @@
+# Two commands matter: `make run` and `make test` (see README.md).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+HTTP_PORT ?= 8000
+TCP_PORT ?= 9000
+# The PostgreSQL server the second test pass uses; each run makes its own databases on it.
+TEST_PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: install run test test-sqlite test-postgres lint bench bench-quick clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput -v0
+	@echo "REST and WebSocket on http://$(HOST):$(HTTP_PORT) (ws://$(HOST):$(HTTP_PORT)/ws/), TCP on $(HOST):$(TCP_PORT)"
+	@echo "API docs: http://$(HOST):$(HTTP_PORT)/api/docs/   admin: http://$(HOST):$(HTTP_PORT)/admin/"
+	$(BIN)/python manage.py imserver --host $(HOST) --http-port $(HTTP_PORT) --tcp-port $(TCP_PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install
+	bash scripts/test-services.sh
+	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+# Everything on SQLite (the embedded default).
+test-sqlite: install
+	IM_DATA_DIR=$$(mktemp -d) $(BIN)/pytest
+
+# Everything that touches the database again, on PostgreSQL.
+test-postgres: install
+	IM_DATA_DIR=$$(mktemp -d) DATABASE_URL=$(TEST_PG_URL) \
+		IM_TEST_DATABASE_NAME=im_test_$$$$ $(BIN)/pytest --ignore=tests/improto
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,267 @@
+"""The one write path for groups and their members, whatever interface calls it.
+
+Every change to a group's members runs in one transaction that first locks the
+group's row (select_for_update; on SQLite the IMMEDIATE transaction already holds
+the database write lock), then reads member_count from that locked row, checks the
+size limit and writes the Membership rows together with the new count. Two joins
+racing for the last seat therefore queue on the lock and the second sees the group
+full: no check-then-act.
+
+Errors are the small exceptions below, each with a protocol error `code`; interfaces
+map them to their own answers (REST: 404/403/409/400).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from improto.channels import MAX_ID, g_channel
+from messaging.models import ChannelState, Group, Membership
+
+NAME_MAX = 100
+
+
+class GroupError(Exception):
+    code = "invalid"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(GroupError):
+    """No such group, or a private group the actor is not in (never revealed)."""
+
+    code = "not_found"
+
+
+class NotAllowed(GroupError):
+    code = "forbidden"
+
+
+class GroupFull(GroupError):
+    code = "group_full"
+
+
+class InvalidRequest(GroupError):
+    code = "invalid"
+
+
+class UnknownUsers(InvalidRequest):
+    """Some user ids name no active account."""
+
+    def __init__(self, user_ids: Iterable[int]):
+        self.user_ids = sorted(user_ids)
+        super().__init__(f"no such users: {self.user_ids}")
+
+
+def max_members() -> int:
+    return settings.IM_GROUP_MAX_MEMBERS
+
+
+def group_create(
+    *, owner, name: str, public: bool = False, member_ids: Iterable[int] = ()
+) -> Group:
+    """Create a group owned (and joined) by `owner`, with the given other members.
+
+    The group's channel state row is created in the same transaction, so a group
+    never exists without its channel.
+    """
+    name = name.strip() if isinstance(name, str) else name
+    if not isinstance(name, str) or not 1 <= len(name) <= NAME_MAX:
+        raise InvalidRequest(f"a group name is 1..{NAME_MAX} characters")
+    others = _distinct_ids(member_ids) - {owner.pk}
+    if 1 + len(others) > max_members():
+        raise GroupFull(f"a group has at most {max_members()} members")
+    _require_active_users(others)
+
+    with transaction.atomic():
+        group = Group.objects.create(
+            name=name, owner=owner, public=bool(public), member_count=1 + len(others)
+        )
+        # The owner's row first: the earliest membership is next in line for ownership.
+        Membership.objects.bulk_create(
+            [Membership(group=group, user=owner, role=Membership.OWNER)]
+            + [
+                Membership(group=group, user_id=uid, role=Membership.MEMBER)
+                for uid in sorted(others)
+            ]
+        )
+        ChannelState.objects.create(channel=g_channel(group.pk), group=group)
+    return group
+
+
+def group_join(*, user, group_id: int) -> Group:
+    """Join a public group; joining a group one is already in changes nothing.
+
+    The first to join a group left empty becomes its owner.
+    """
+    with transaction.atomic():
+        group = _lock_group(group_id)
+        if group is None:
+            raise NotFound("no such group")
+        if Membership.objects.filter(group=group, user=user).exists():
+            return group
+        if not group.public:
+            raise NotAllowed("this group is private: members are added by its owner")
+        if group.member_count >= max_members():
+            raise GroupFull(f"the group is full ({max_members()} members)")
+        becomes_owner = group.owner_id is None
+        Membership.objects.create(
+            group=group, user=user, role=Membership.OWNER if becomes_owner else Membership.MEMBER
+        )
+        group.member_count += 1
+        fields = ["member_count"]
+        if becomes_owner:
+            group.owner = user
+            fields.append("owner")
+        group.save(update_fields=fields)
+    return group
+
+
+def group_leave(*, user, group_id: int) -> None:
+    """Leave a group. An owner who leaves hands the group to the longest-standing member;
+    the last member leaves it empty and ownerless (its history stays)."""
+    with transaction.atomic():
+        group = _lock_group(group_id)
+        membership = _membership(group, user.pk)
+        if membership is None:
+            raise _outsider_error(group)
+        membership.delete()
+        group.member_count -= 1
+        fields = ["member_count"]
+        if group.owner_id == user.pk or membership.role == Membership.OWNER:
+            _pass_ownership(group)
+            fields.append("owner")
+        group.save(update_fields=fields)
+
+
+def group_members_add(*, actor, group_id: int, user_ids: Iterable[int]) -> tuple[Group, list[int]]:
+    """The owner adds users; ids already in the group are ignored. All or nothing:
+    if the new members would not all fit, nobody is added. Returns the group and the
+    ids actually added, ascending."""
+    ids = _distinct_ids(user_ids)
+    with transaction.atomic():
+        group = _lock_group(group_id)
+        _require_owner(group, actor)
+        _require_active_users(ids)
+        present = set(
+            Membership.objects.filter(group=group, user_id__in=ids).values_list(
+                "user_id", flat=True
+            )
+        )
+        new = sorted(ids - present)
+        if group.member_count + len(new) > max_members():
+            raise GroupFull(
+                f"adding {len(new)} would pass the limit of {max_members()} members "
+                f"({group.member_count} now)"
+            )
+        if new:
+            Membership.objects.bulk_create(
+                [Membership(group=group, user_id=uid, role=Membership.MEMBER) for uid in new]
+            )
+            group.member_count += len(new)
+            group.save(update_fields=["member_count"])
+    return group, new
+
+
+def group_member_remove(*, actor, group_id: int, user_id: int) -> None:
+    """The owner removes a member. The owner leaves with group_leave instead."""
+    with transaction.atomic():
+        group = _lock_group(group_id)
+        _require_owner(group, actor)
+        if user_id == actor.pk:
+            raise InvalidRequest("the owner cannot remove themselves: leave the group instead")
+        membership = _membership(group, user_id)
+        if membership is None:
+            raise NotFound(f"user {user_id} is not a member of {g_channel(group.pk)}")
+        membership.delete()
+        group.member_count -= 1
+        group.save(update_fields=["member_count"])
+
+
+def group_repair(*, group_id: int) -> Group | None:
+    """Make a group's derived state agree with its Membership rows again.
+
+    For edits that bypass the functions above (the Django admin, data fixes):
+    recount members, make sure exactly the owner has the owner role, and pass
+    ownership on if the owner is no longer a member.
+    """
+    with transaction.atomic():
+        group = _lock_group(group_id)
+        if group is None:
+            return None
+        memberships = list(Membership.objects.filter(group=group).order_by("joined_at", "id"))
+        group.member_count = len(memberships)
+        member_ids = {m.user_id for m in memberships}
+        if group.owner_id not in member_ids:
+            heirs = [m for m in memberships if m.role == Membership.OWNER] or memberships
+            group.owner_id = heirs[0].user_id if heirs else None
+        for m in memberships:
+            role = Membership.OWNER if m.user_id == group.owner_id else Membership.MEMBER
+            if m.role != role:
+                m.role = role
+                m.save(update_fields=["role"])
+        group.save(update_fields=["member_count", "owner"])
+    return group
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _lock_group(group_id: int) -> Group | None:
+    return Group.objects.select_for_update().filter(pk=group_id).first()
+
+
+def _membership(group: Group | None, user_id: int) -> Membership | None:
+    if group is None:
+        raise NotFound("no such group")
+    return Membership.objects.filter(group=group, user_id=user_id).first()
+
+
+def _outsider_error(group: Group) -> GroupError:
+    # A private group is not revealed to someone outside it.
+    if group.public:
+        return NotAllowed(f"not a member of {g_channel(group.pk)}")
+    return NotFound("no such group")
+
+
+def _require_owner(group: Group | None, actor) -> None:
+    membership = _membership(group, actor.pk)
+    if membership is None:
+        raise _outsider_error(group)
+    if group.owner_id != actor.pk:
+        raise NotAllowed("only the group's owner may change its members")
+
+
+def _pass_ownership(group: Group) -> None:
+    successor = Membership.objects.filter(group=group).order_by("joined_at", "id").first()
+    if successor is None:
+        group.owner = None
+        return
+    successor.role = Membership.OWNER
+    successor.save(update_fields=["role"])
+    group.owner_id = successor.user_id
+
+
+def _distinct_ids(ids: Iterable[int]) -> set[int]:
+    distinct = set()
+    for uid in ids:
+        if type(uid) is not int or not 1 <= uid <= MAX_ID:
+            raise InvalidRequest(f"not a user id: {uid!r}")
+        distinct.add(uid)
+    return distinct
+
+
+def _require_active_users(ids: set[int]) -> None:
+    if not ids:
+        return
+    found = set(
+        get_user_model().objects.filter(pk__in=ids, is_active=True).values_list("pk", flat=True)
+    )
+    if missing := ids - found:
+        raise UnknownUsers(missing)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Make sure the services the tests need are there: a PostgreSQL server to create
+# databases on, and the redis-server program (tests start private instances of it).
+set -euo pipefail
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server"
+  apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+fi
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    echo "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+  else
+    echo "installing PostgreSQL"
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+  fi
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+pg_isready -h 127.0.0.1 -p 5432
