@@ -1,0 +1,78 @@
+"""The IM wire codec: framing, payload encodings, command validation, server frames.
+
+Sans-I/O and shared by the server and the SDK: no Django, no sockets, no asyncio.
+"""
+
+from .channels import ChannelName, g_channel, p_channel, parse_channel
+from .codec import ENCODINGS, Encoding, decode_payload, encode_payload, pack_tcp
+from .errors import CLOSING_CODES, ERROR_CODES, ProtocolError
+from .frames import (
+    CLIENT_TYPES,
+    CONTENT_TYPES,
+    DEFAULT_LIMITS,
+    MEDIA_TYPES,
+    OFFLINE_REASONS,
+    PROTOCOL_VERSION,
+    Auth,
+    Command,
+    Heartbeat,
+    Limits,
+    Send,
+    SyncChannels,
+    SyncRange,
+    ack,
+    auth_ok,
+    command_to_dict,
+    error,
+    heartbeat_reply,
+    message,
+    offline,
+    parse_command,
+    parse_server_frame,
+    sync_channels_reply,
+    sync_range_reply,
+)
+from .framing import MAX_FRAME_BYTES_DEFAULT, FrameError, TcpFrameDecoder, encode_tcp_frame
+
+__all__ = [
+    "CLIENT_TYPES",
+    "CLOSING_CODES",
+    "CONTENT_TYPES",
+    "DEFAULT_LIMITS",
+    "ENCODINGS",
+    "ERROR_CODES",
+    "MAX_FRAME_BYTES_DEFAULT",
+    "MEDIA_TYPES",
+    "OFFLINE_REASONS",
+    "PROTOCOL_VERSION",
+    "Auth",
+    "ChannelName",
+    "Command",
+    "Encoding",
+    "FrameError",
+    "Heartbeat",
+    "Limits",
+    "ProtocolError",
+    "Send",
+    "SyncChannels",
+    "SyncRange",
+    "TcpFrameDecoder",
+    "ack",
+    "auth_ok",
+    "command_to_dict",
+    "decode_payload",
+    "encode_payload",
+    "encode_tcp_frame",
+    "error",
+    "g_channel",
+    "heartbeat_reply",
+    "message",
+    "offline",
+    "p_channel",
+    "pack_tcp",
+    "parse_channel",
+    "parse_command",
+    "parse_server_frame",
+    "sync_channels_reply",
+    "sync_range_reply",
+]
