@@ -1,3 +1,63 @@
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from knox.admin import AuthTokenAdmin as KnoxAuthTokenAdmin
+from knox.models import AuthToken
 
-# Register your models here.
+from accounts.models import User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["id", "username", "display_name", "is_active", "is_staff", "date_joined"]
+    list_filter = ["is_active", "is_staff", "is_superuser"]
+    search_fields = ["username", "display_name", "email"]
+    ordering = ["id"]
+    fieldsets = [
+        *DjangoUserAdmin.fieldsets,
+        ("Profile", {"fields": ["display_name", "bio", "avatar"]}),
+    ]
+    add_fieldsets = [
+        (
+            None,
+            {"classes": ["wide"], "fields": ["username", "display_name", "password1", "password2"]},
+        ),
+    ]
+
+    # Deleting an account drops its memberships; the groups' counts and owners are
+    # derived from them, so they are recomputed. (Deactivating is usually better.)
+    def delete_model(self, request, obj):
+        group_ids = list(obj.memberships.values_list("group_id", flat=True))
+        super().delete_model(request, obj)
+        _repair_groups(group_ids)
+
+    def delete_queryset(self, request, queryset):
+        from messaging.models import Membership
+
+        group_ids = list(
+            Membership.objects.filter(user__in=queryset)
+            .values_list("group_id", flat=True)
+            .distinct()
+        )
+        super().delete_queryset(request, queryset)
+        _repair_groups(group_ids)
+
+
+def _repair_groups(group_ids) -> None:
+    from messaging.services.groups import group_repair
+
+    for group_id in set(group_ids):
+        group_repair(group_id=group_id)
+
+
+# knox registers its own admin; replace it with one that finds tokens by user and
+# does not query each row's user separately.
+if admin.site.is_registered(AuthToken):
+    admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class AuthTokenAdmin(KnoxAuthTokenAdmin):
+    list_display = ["token_key", "user", "created", "expiry"]
+    list_select_related = ["user"]
+    list_filter = ["created", "expiry"]
+    search_fields = ["token_key", "user__username", "user__display_name"]

@@ -64,6 +64,8 @@ ALLOWED_HOSTS = [h.strip() for h in (_env("IM_ALLOWED_HOSTS", "*") or "").split(
 DATA_DIR = Path(_env("IM_DATA_DIR", str(BASE_DIR / "data")))
 
 INSTALLED_APPS = [
+    # messaging first: its runserver (Daphne's plus the TCP port) wins over Daphne's.
+    "messaging",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -76,7 +78,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "accounts",
-    "messaging",
     "notifications",
 ]
 
@@ -196,7 +197,7 @@ IM_MONGODB_URL = _env("IM_MONGODB_URL")
 # --- REST --------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.tokens.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -207,6 +208,9 @@ REST_FRAMEWORK = {
         "register_ip": _env("IM_REGISTER_RATE_IP", "30/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # How many reverse proxies stand in front: X-Forwarded-For is trusted only then.
+    "NUM_PROXIES": _env_int("IM_NUM_PROXIES", 0) or None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "IM server API",

@@ -35,6 +35,9 @@ _CLOSE = object()
 _counter = itertools.count(1)
 # How long a closing connection may take to flush its last frames before it is cut.
 CLOSE_GRACE_S = 5.0
+# Frames a connection may have queued beyond IM_OUTBOUND_QUEUE while its socket is
+# still taking data: one commit's acks and deliveries arrive together.
+BURST = 2048
 # Extension: the offline reason sent to a connection that cannot keep up.
 SLOW_REASON = "slow"
 
@@ -68,6 +71,7 @@ class Session:
         self._out_limit = settings.IM_OUTBOUND_QUEUE
         self._wake = asyncio.Event()
         self._drainer: asyncio.Task | None = None
+        self._blocked = False  # the drainer waits on a write: the peer is not reading
         self._auth_timer: asyncio.TimerHandle | None = None
         self._last_send: asyncio.Future | None = None
         self._registered = False
@@ -123,9 +127,12 @@ class Session:
     def push(self, frame: dict) -> None:
         if self.closing:
             return
-        if len(self._out) >= self._out_limit:
-            # It cannot keep up: it will resync from its last seq when it returns,
-            # and no one else waits for it meanwhile.
+        queued = len(self._out)
+        if (queued >= self._out_limit and self._blocked) or queued >= self._out_limit + BURST:
+            # It cannot keep up (its socket is full and the queue too): it resyncs
+            # from its last seq when it returns, and no one waits for it meanwhile.
+            # A full queue alone is a burst (a batch's acks arrive together), not
+            # a slow client.
             self._out.clear()
             log.info("connection %s too slow; closing it", self.conn_id)
             self.go_offline(SLOW_REASON)
@@ -149,7 +156,9 @@ class Session:
                         await self.adapter.close()
                         return
                     batch.append(frame)
+                self._blocked = True
                 await self.adapter.write(batch)
+                self._blocked = False
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer went away mid-write

@@ -11,6 +11,18 @@ __all__ = ["AppendResult", "MessageStore", "NewMessage", "StoredMessage", "get_s
 
 @cache
 def get_store() -> MessageStore:
+    from django.conf import settings
+
     from messaging.store.orm import OrmMessageStore
 
-    return OrmMessageStore()
+    store: MessageStore = OrmMessageStore()
+    if settings.IM_REDIS_URL and settings.IM_HOT_WINDOW > 0:
+        from messaging.store.hot import HotWindowStore
+
+        store = HotWindowStore(
+            store,
+            url=settings.IM_REDIS_URL,
+            prefix=f"{settings.IM_REDIS_PREFIX}:hot",
+            window=settings.IM_HOT_WINDOW,
+        )
+    return store

@@ -43,9 +43,9 @@ def make_deployment(redis_server):
     """Build deployments with their own settings; each is torn down after the test."""
     made = []
 
-    def factory(*, redis: bool = False, **extra_env) -> Deployment:
+    def factory(*, redis: bool = False, redis_db: int = 0, **extra_env) -> Deployment:
         dep = Deployment.create(
-            redis_url=redis_server.url(0) if redis else None,
+            redis_url=redis_server.url(redis_db) if redis else None,
             extra_env={k: str(v) for k, v in extra_env.items()},
         )
         made.append(dep)
@@ -61,9 +61,9 @@ def deployment_factory_module(redis_server):
     """Like make_deployment, torn down with the module (to share a special server)."""
     made = []
 
-    def factory(*, redis: bool = False, **extra_env) -> Deployment:
+    def factory(*, redis: bool = False, redis_db: int = 0, **extra_env) -> Deployment:
         dep = Deployment.create(
-            redis_url=redis_server.url(0) if redis else None,
+            redis_url=redis_server.url(redis_db) if redis else None,
             extra_env={k: str(v) for k, v in extra_env.items()},
         )
         made.append(dep)

@@ -1,0 +1,137 @@
+"""Request parsing and response shapes of the account endpoints.
+
+The strict fields take exactly one JSON type each: DRF's own fields also accept
+"yes" for a boolean, "5" or 5.0 for an integer and 5 for a string, which would let a
+client's type bug pass silently.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from rest_framework import serializers
+
+from accounts.models import AVATAR_MAX, BIO_MAX, DISPLAY_NAME_MAX, User
+
+USERNAME_MAX = 150
+# Far above any real password; keeps a hostile body from costing a long hash.
+PASSWORD_MAX = 4096
+SEARCH_MAX = USERNAME_MAX
+MAX_DB_ID = 2**63 - 1
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only, and only text that can be stored (no lone surrogates)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only (not a bool, a float or a numeric string)."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """`true` or `false` only."""
+
+    def to_internal_value(self, data):
+        if type(data) is not bool:
+            self.fail("invalid")
+        return data
+
+
+# The schema of an id in a URL path (see the <dbid:...> converter in accounts.urls).
+PATH_ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_DB_ID}
+
+
+def id_field(**kwargs) -> StrictIntegerField:
+    """An id as the database stores it: 1..2**63-1."""
+    return StrictIntegerField(min_value=1, max_value=MAX_DB_ID, **kwargs)
+
+
+# --- responses ------------------------------------------------------------------------
+
+
+class UserSummarySerializer(serializers.ModelSerializer):
+    """How a user appears inside other objects (login answer, member lists)."""
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "display_name"]
+        read_only_fields = fields
+
+
+class UserProfileSerializer(serializers.ModelSerializer):
+    """A public profile; also the caller's own profile."""
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "display_name", "bio", "avatar"]
+        read_only_fields = fields
+
+
+class LoginResponseSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    user = UserSummarySerializer()
+    expiry = serializers.DateTimeField(allow_null=True, help_text="When the token stops working.")
+
+
+class DetailErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+# --- requests -------------------------------------------------------------------------
+
+
+class RegisterSerializer(serializers.Serializer):
+    username = StrictCharField(
+        max_length=USERNAME_MAX,
+        validators=[UnicodeUsernameValidator()],
+        help_text="1..150 characters: letters, digits and @/./+/-/_ only.",
+    )
+    password = StrictCharField(
+        max_length=PASSWORD_MAX,
+        trim_whitespace=False,
+        write_only=True,
+        style={"input_type": "password"},
+    )
+    display_name = StrictCharField(
+        max_length=DISPLAY_NAME_MAX, allow_blank=True, required=False, default=""
+    )
+
+
+class LoginSerializer(serializers.Serializer):
+    username = StrictCharField(max_length=USERNAME_MAX)
+    password = StrictCharField(
+        max_length=PASSWORD_MAX,
+        trim_whitespace=False,
+        write_only=True,
+        style={"input_type": "password"},
+    )
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    display_name = StrictCharField(max_length=DISPLAY_NAME_MAX, allow_blank=True, required=False)
+    bio = StrictCharField(max_length=BIO_MAX, allow_blank=True, required=False)
+    avatar = StrictCharField(
+        max_length=AVATAR_MAX,
+        allow_blank=True,
+        required=False,
+        help_text="A media id from POST /api/media/, or empty to remove the avatar.",
+    )
+
+
+class UserSearchSerializer(serializers.Serializer):
+    search = StrictCharField(
+        min_length=1, max_length=SEARCH_MAX, help_text="Case-insensitive username prefix."
+    )

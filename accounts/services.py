@@ -1,0 +1,130 @@
+"""Writes on accounts: register, log in, log out, edit the profile.
+
+No DRF here: errors are Django ValidationErrors (field -> messages) or the small
+exceptions below, so any interface can call these functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from knox.models import get_token_model
+
+from accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+USERNAME_TAKEN = "A user with that username already exists."
+# Imported lazily at logout: that module belongs to the realtime tier.
+REALTIME_CONTROL = "messaging.realtime.control"
+
+
+class InvalidCredentials(Exception):
+    """Unknown username, wrong password or inactive account (deliberately one error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    user: User
+    token: str  # the only time the raw token exists: the database keeps a hash
+    token_key: str
+    expiry: datetime | None
+
+
+def user_register(*, username: str, password: str, display_name: str = "") -> User:
+    """Create an active account; raise ValidationError {field: [messages]} if refused."""
+    username = User.normalize_username(username)
+    user = User(username=username, display_name=display_name)
+    errors: dict[str, list[str]] = {}
+    try:
+        user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if "username" not in errors and User.objects.filter(username__iexact=username).exists():
+        errors["username"] = [USERNAME_TAKEN]
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        errors["password"] = list(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save(force_insert=True)
+    except IntegrityError:
+        # Lost a race with a registration of the same name (or a case variant of it).
+        raise ValidationError({"username": [USERNAME_TAKEN]})
+    return user
+
+
+def user_login(*, username: str, password: str) -> LoginResult:
+    """Check the credentials and issue a new token (one per login, so one per device)."""
+    user = authenticate(None, username=username, password=password)
+    if user is None:
+        raise InvalidCredentials
+    instance, token = get_token_model().objects.create(user=user)
+    # Django's receiver records last_login; other apps may listen too.
+    user_logged_in.send(sender=type(user), request=None, user=user)
+    return LoginResult(user=user, token=token, token_key=instance.token_key, expiry=instance.expiry)
+
+
+def user_logout(*, token) -> None:
+    """Revoke one token; after commit, close the live connections opened with it."""
+    user_id, token_key = token.user_id, token.token_key
+    with transaction.atomic():
+        token.delete()
+        # robust: the token is already gone, so a failure to reach live connections is
+        # logged by Django rather than turned into an error for the client.
+        transaction.on_commit(
+            partial(disconnect_token_sessions, user_id=user_id, token_key=token_key),
+            robust=True,
+        )
+
+
+def disconnect_token_sessions(*, user_id: int, token_key: str) -> None:
+    try:
+        control = importlib.import_module(REALTIME_CONTROL)
+    except ModuleNotFoundError as exc:
+        # Only the realtime control module (or its package) being absent is expected,
+        # in deployments or branches without it; any other missing import is a bug.
+        if exc.name not in (REALTIME_CONTROL, REALTIME_CONTROL.rpartition(".")[0]):
+            raise
+        logger.debug("no %s: live connections of user %s not told", REALTIME_CONTROL, user_id)
+        return
+    control.disconnect_token(user_id=user_id, token_key=token_key, reason="logout")
+
+
+def user_update_profile(
+    *,
+    user: User,
+    display_name: str | None = None,
+    bio: str | None = None,
+    avatar: str | None = None,
+) -> User:
+    """Change the given fields (None leaves a field as it is)."""
+    changes = {
+        name: value
+        for name, value in (("display_name", display_name), ("bio", bio), ("avatar", avatar))
+        if value is not None
+    }
+    if not changes:
+        return user
+    for name, value in changes.items():
+        setattr(user, name, value)
+    user.full_clean(
+        exclude=[f.name for f in User._meta.concrete_fields if f.name not in changes],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    user.save(update_fields=list(changes))
+    return user

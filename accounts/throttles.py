@@ -1,0 +1,67 @@
+"""Rate limits for the unauthenticated account endpoints.
+
+Rates come from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] and are read when a request
+arrives (not when this module is imported), so a settings override applies at once.
+Counters live in the default cache: per process with LocMem, shared with Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+def client_address(request) -> str:
+    """The address a rate limit is keyed on.
+
+    X-Forwarded-For is trusted only when REST_FRAMEWORK["NUM_PROXIES"] says how many
+    proxies stand in front (DRF's own default trusts it always): otherwise any client
+    could pick a fresh address per request and never be limited.
+    """
+    remote_addr = request.META.get("REMOTE_ADDR") or "unknown"
+    num_proxies = api_settings.NUM_PROXIES
+    xff = request.headers.get("x-forwarded-for")
+    if not num_proxies or not xff:
+        return remote_addr
+    addresses = [part.strip() for part in xff.split(",")]
+    return addresses[-min(num_proxies, len(addresses))] or remote_addr
+
+
+class _LiveRateThrottle(SimpleRateThrottle):
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def _key(self, ident: str) -> str:
+        # Hashed so that any client-chosen string makes a short, cache-safe key.
+        digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}
+
+
+class LoginAddressThrottle(_LiveRateThrottle):
+    scope = "login_ip"
+
+    def get_cache_key(self, request, view) -> str:
+        return self._key(client_address(request))
+
+
+class LoginUsernameThrottle(_LiveRateThrottle):
+    """Limits guesses at one account, whichever addresses they come from."""
+
+    scope = "login_user"
+
+    def get_cache_key(self, request, view) -> str | None:
+        data = request.data
+        username = data.get("username") if isinstance(data, Mapping) else None
+        if not isinstance(username, str) or not username:
+            return None  # the request is refused by validation anyway
+        return self._key(username.casefold())
+
+
+class RegisterAddressThrottle(_LiveRateThrottle):
+    scope = "register_ip"
+
+    def get_cache_key(self, request, view) -> str:
+        return self._key(client_address(request))
