@@ -160,3 +160,31 @@ async def test_send_to_unknown_user_or_group_is_not_found(server):
     assert error == {**error, "code": "not_found", "id": "g"}
     await client.send({"type": "image", "id": "i", "to": alice.id, "body": {"media": "nope"}})
     assert (await client.expect("error"))["code"] == "not_found"
+
+
+async def test_the_documented_tcp_script_chats_with_a_websocket_user(server):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+    browser = await connect(server, "ws")
+    await browser.auth(bob.token)
+    script = Path(__file__).resolve().parents[2] / "examples" / "tcp_chat.py"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), f"{server.tcp_host}:{server.tcp_port}", alice.token,
+        str(bob.id), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )
+    try:
+        assert b"auth_ok" in await asyncio.wait_for(proc.stdout.readline(), 10)
+        proc.stdin.write(b"hello from tcp\n")
+        await proc.stdin.drain()
+        got = await browser.expect("text")
+        assert (got["from"], got["body"]) == (alice.id, {"text": "hello from tcp"})
+        assert b"'ack'" in await asyncio.wait_for(proc.stdout.readline(), 10)
+        await browser.send({"type": "text", "id": "back", "to": alice.id,
+                            "body": {"text": "hello from ws"}})
+        assert b"hello from ws" in await asyncio.wait_for(proc.stdout.readline(), 10)
+    finally:
+        proc.kill()
+        await proc.wait()
