@@ -14,10 +14,13 @@ def redis_server():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def deployment():
-    """One imserver on the embedded defaults (SQLite, or PostgreSQL in the PG run)."""
-    dep = Deployment.create()
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def deployment(request):
+    """One imserver on the SQLite (or, in the PostgreSQL pass, PostgreSQL) database,
+    once with the embedded in-process layer and once with Redis (layer, locator,
+    presence, hot window)."""
+    redis_url = request.getfixturevalue("redis_server").url(1) if request.param == "redis" else None
+    dep = Deployment.create(redis_url=redis_url)
     dep.start_server()
     yield dep
     dep.close()
