@@ -4,6 +4,7 @@ from knox.admin import AuthTokenAdmin as KnoxAuthTokenAdmin
 from knox.models import AuthToken
 
 from accounts.models import User
+from accounts.services import user_deactivate
 
 
 @admin.register(User)
@@ -22,6 +23,21 @@ class UserAdmin(DjangoUserAdmin):
             {"classes": ["wide"], "fields": ["username", "display_name", "password1", "password2"]},
         ),
     ]
+
+    actions = ["ban"]
+
+    @admin.action(description="Ban: deactivate, revoke tokens, disconnect (offline/kicked)")
+    def ban(self, request, queryset):
+        for user in queryset.filter(is_active=True):
+            user_deactivate(user=user)
+
+    def save_model(self, request, obj, form, change):
+        # Unticking "active" is a ban: the live connections go too, not only new logins.
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            super().save_model(request, obj, form, change)
+            user_deactivate(user=obj)
+            return
+        super().save_model(request, obj, form, change)
 
     # Deleting an account drops its memberships; the groups' counts and owners are
     # derived from them, so they are recomputed. (Deactivating is usually better.)

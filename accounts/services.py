@@ -6,7 +6,6 @@ exceptions below, so any interface can call these functions.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,6 @@ logger = logging.getLogger(__name__)
 
 USERNAME_TAKEN = "A user with that username already exists."
 # Imported lazily at logout: that module belongs to the realtime tier.
-REALTIME_CONTROL = "messaging.realtime.control"
 
 
 class InvalidCredentials(Exception):
@@ -92,16 +90,25 @@ def user_logout(*, token) -> None:
 
 
 def disconnect_token_sessions(*, user_id: int, token_key: str) -> None:
-    try:
-        control = importlib.import_module(REALTIME_CONTROL)
-    except ModuleNotFoundError as exc:
-        # Only the realtime control module (or its package) being absent is expected,
-        # in deployments or branches without it; any other missing import is a bug.
-        if exc.name not in (REALTIME_CONTROL, REALTIME_CONTROL.rpartition(".")[0]):
-            raise
-        logger.debug("no %s: live connections of user %s not told", REALTIME_CONTROL, user_id)
-        return
+    from messaging.realtime import control
+
     control.disconnect_token(user_id=user_id, token_key=token_key, reason="logout")
+
+
+def user_deactivate(*, user: User) -> None:
+    """A moderator's ban: the account stops working, every token is revoked, and
+    after commit every live connection gets `offline`/`kicked`."""
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        get_token_model().objects.filter(user=user).delete()
+        transaction.on_commit(partial(_kick, user_id=user.pk), robust=True)
+
+
+def _kick(*, user_id: int) -> None:
+    from messaging.realtime import control
+
+    control.disconnect_user(user_id=user_id, reason="kicked")
 
 
 def user_update_profile(

@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from messaging.realtime.locator import Locator, get_locator
+from messaging.realtime.outgoing import SharedFrame
 from messaging.realtime.session import Session
 from messaging.realtime.writer import BatchWriter
 from messaging.services.message_send import SendOutcome, SendRequest
@@ -140,6 +141,7 @@ class Node:
 
     def _deliver_local(self, items) -> None:
         for frame, user_ids, origin in items:
+            frame = SharedFrame(frame)
             for uid in user_ids:
                 for session in self.by_user.get(uid, ()):
                     if session.conn_id != origin:

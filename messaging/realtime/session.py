@@ -22,6 +22,7 @@ from improto import frames
 from improto.errors import ProtocolError
 from messaging.realtime.db import run_read
 from messaging.realtime.locator import ConnRecord
+from messaging.realtime.outgoing import Outgoing
 from messaging.realtime.ratelimit import TokenBucket
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
 from messaging.services.message_send import SendOutcome, SendRequest
@@ -43,7 +44,7 @@ SLOW_REASON = "slow"
 
 
 class Adapter(Protocol):
-    async def write(self, frames: list[dict]) -> None: ...
+    async def write(self, frames: list[Outgoing]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -124,7 +125,7 @@ class Session:
 
     # --- outbound -----------------------------------------------------------------
 
-    def push(self, frame: dict) -> None:
+    def push(self, frame: Outgoing) -> None:
         if self.closing:
             return
         queued = len(self._out)

@@ -7,10 +7,11 @@ import logging
 
 from django.conf import settings
 
-from improto.codec import decode_payload, pack_tcp
+from improto.codec import decode_payload
 from improto.errors import ProtocolError
 from improto.framing import TcpFrameDecoder
 from messaging.realtime.node import get_node
+from messaging.realtime.outgoing import Outgoing, encode_for
 from messaging.realtime.session import Session
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,8 @@ class TcpAdapter:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
 
-    async def write(self, frames: list[dict]) -> None:
-        self._writer.write(b"".join(pack_tcp(frame) for frame in frames))
+    async def write(self, frames: list[Outgoing]) -> None:
+        self._writer.write(b"".join(encode_for(frame, "tcp") for frame in frames))
         await self._writer.drain()
 
     async def close(self) -> None:

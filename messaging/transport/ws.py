@@ -12,9 +12,10 @@ from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
 from django.conf import settings
 
-from improto.codec import decode_payload, encode_payload
+from improto.codec import decode_payload
 from improto.errors import ProtocolError
 from messaging.realtime.node import get_node
+from messaging.realtime.outgoing import Outgoing, encode_for
 from messaging.realtime.session import Session
 
 
@@ -62,10 +63,10 @@ class WebSocketAdapter(AsyncConsumer):
 
     # --- the session's adapter interface ------------------------------------------------
 
-    async def write(self, frames: list[dict]) -> None:
+    async def write(self, frames: list[Outgoing]) -> None:
         encoding = self.encoding or "json"
         for frame in frames:
-            payload = encode_payload(frame, encoding)
+            payload = encode_for(frame, encoding)
             if encoding == "json":
                 await self.send({"type": "websocket.send", "text": payload})
             else:

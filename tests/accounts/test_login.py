@@ -1,12 +1,9 @@
-import sys
-import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
 from knox.models import AuthToken
 
-from accounts import services
 from tests.accounts.factories import PASSWORD, client_for, make_user, token_for
 
 LOGIN = "/api/auth/login/"
@@ -159,10 +156,11 @@ def test_token_of_deactivated_user(anon):
 
 @pytest.fixture
 def control_calls(monkeypatch):
+    """What logout asks the realtime tier to do (the wire tests check that it does)."""
+    from messaging.realtime import control
+
     calls = []
-    fake = types.ModuleType(services.REALTIME_CONTROL)
-    fake.disconnect_token = lambda **kwargs: calls.append(kwargs)
-    monkeypatch.setitem(sys.modules, services.REALTIME_CONTROL, fake)
+    monkeypatch.setattr(control, "disconnect_token", lambda **kwargs: calls.append(kwargs))
     return calls
 
 
@@ -202,42 +200,3 @@ def test_logout_twice(anon):
 
     assert client.post(LOGOUT).status_code == 204
     assert client.post(LOGOUT).status_code == 401
-
-
-def test_logout_without_realtime_control_module(monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setitem(sys.modules, services.REALTIME_CONTROL, None)  # import fails
-    client = client_for(make_user("alice"))
-
-    with django_capture_on_commit_callbacks(execute=True):
-        assert client.post(LOGOUT).status_code == 204
-
-
-def test_missing_control_module_is_ignored():
-    import importlib
-
-    real = importlib.import_module
-
-    def fake(name, *args):
-        if name == services.REALTIME_CONTROL:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return real(name, *args)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(importlib, "import_module", fake)
-        services.disconnect_token_sessions(user_id=1, token_key="k")  # no error
-
-
-def test_other_missing_module_is_not_hidden():
-    import importlib
-
-    real = importlib.import_module
-
-    def fake(name, *args):
-        if name == services.REALTIME_CONTROL:
-            raise ModuleNotFoundError("No module named 'some_dependency'", name="some_dependency")
-        return real(name, *args)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(importlib, "import_module", fake)
-        with pytest.raises(ModuleNotFoundError):
-            services.disconnect_token_sessions(user_id=1, token_key="k")
