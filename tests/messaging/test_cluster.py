@@ -142,3 +142,46 @@ async def test_sigkill_loses_no_acknowledged_message(make_deployment):
     for client_id, seq in acked.items():
         assert stored.get(client_id) == seq
     assert after["seq"] == seqs[-1]
+
+
+async def test_readers_never_see_a_hole_while_both_nodes_write(nodes):
+    """seq N is never returned before every lower seq of its channel is stored."""
+    a, b = nodes
+    owner = await make_user(a.base_url)
+    writers = [await make_user(a.base_url) for _ in range(4)]
+    status, group = await ahttp(a.base_url, "POST", "/api/groups/",
+                                {"name": "holes", "members": [w.id for w in writers]},
+                                token=owner.token)
+    channel = f"g:{group['id']}"
+    clients = []
+    for i, writer in enumerate(writers):
+        client = await connect(nodes[i % 2], "tcp")
+        await client.auth(writer.token, device="w")
+        clients.append(client)
+    reader = await connect(b, "ws")
+    await reader.auth(owner.token, device="reader")
+    per_writer = 40
+    total = per_writer * len(writers)
+
+    async def write(client, tag):
+        for i in range(per_writer):
+            await client.send_text(group=group["id"], text=tag, client_id=f"{tag}{i}")
+            await asyncio.sleep(0)
+        await collect_acks(client, per_writer)
+
+    async def read():
+        held, pages = 0, 0
+        while held < total:
+            await reader.send({"type": "sync", "id": "h", "channel": channel, "after": held,
+                               "limit": 500})
+            frame = await reader.recv()
+            while frame["type"] != "sync":
+                frame = await reader.recv()
+            seqs = [m["seq"] for m in frame["messages"]]
+            assert seqs == list(range(held + 1, held + 1 + len(seqs))), seqs
+            held += len(seqs)
+            pages += 1
+        return pages
+
+    results = await asyncio.gather(*(write(c, f"w{i}-") for i, c in enumerate(clients)), read())
+    assert results[-1] > 1  # the reader really read while the writers wrote
