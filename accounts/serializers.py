@@ -11,6 +11,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
 
 from accounts.models import AVATAR_MAX, BIO_MAX, DISPLAY_NAME_MAX, User
+from media.selectors import media_url
 
 USERNAME_MAX = 150
 # Far above any real password; keeps a hostile body from costing a long hash.
@@ -74,10 +75,17 @@ class UserSummarySerializer(serializers.ModelSerializer):
 class UserProfileSerializer(serializers.ModelSerializer):
     """A public profile; also the caller's own profile."""
 
+    avatar = serializers.SerializerMethodField(
+        help_text="Path to GET the avatar image (any signed-in user may), or empty."
+    )
+
     class Meta:
         model = User
         fields = ["id", "username", "display_name", "bio", "avatar"]
         read_only_fields = fields
+
+    def get_avatar(self, user: User) -> str:
+        return media_url(user.avatar) if user.avatar else ""
 
 
 class LoginResponseSerializer(serializers.Serializer):
@@ -127,7 +135,7 @@ class ProfileUpdateSerializer(serializers.Serializer):
         max_length=AVATAR_MAX,
         allow_blank=True,
         required=False,
-        help_text="A media id from POST /api/media/, or empty to remove the avatar.",
+        help_text="The id of an image you uploaded (POST /api/media/), or empty to remove it.",
     )
 
 

@@ -18,10 +18,12 @@ from django.db import IntegrityError, transaction
 from knox.models import get_token_model
 
 from accounts.models import User
+from media.selectors import media_is_own_image
 
 logger = logging.getLogger(__name__)
 
 USERNAME_TAKEN = "A user with that username already exists."
+AVATAR_NOT_IMAGE = "Not an image you uploaded: send the id from POST /api/media/."
 # Imported lazily at logout: that module belongs to the realtime tier.
 
 
@@ -118,7 +120,12 @@ def user_update_profile(
     bio: str | None = None,
     avatar: str | None = None,
 ) -> User:
-    """Change the given fields (None leaves a field as it is)."""
+    """Change the given fields (None leaves a field as it is).
+
+    `avatar` is the id of an image the user uploaded, or "" to remove it.
+    """
+    if avatar and not media_is_own_image(user_id=user.pk, media_id=avatar):
+        raise ValidationError({"avatar": [AVATAR_NOT_IMAGE]})
     changes = {
         name: value
         for name, value in (("display_name", display_name), ("bio", bio), ("avatar", avatar))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -66,6 +67,7 @@ DATA_DIR = Path(_env("IM_DATA_DIR", str(BASE_DIR / "data")))
 INSTALLED_APPS = [
     # messaging first: its runserver (Daphne's plus the TCP port) wins over Daphne's.
     "messaging",
+    "media",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -163,7 +165,9 @@ if IM_REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [IM_REDIS_URL],
+                # Longer than the layer's 5 s blocking pop, which redis-py's default
+                # socket timeout (also 5 s) would otherwise cut.
+                "hosts": [{"address": IM_REDIS_URL, "socket_timeout": 30}],
                 "prefix": f"{IM_REDIS_PREFIX}:layer",
                 "capacity": 5000,
                 "expiry": 30,
@@ -249,6 +253,64 @@ IM_RATE_BURST = _env_int("IM_RATE_BURST", 200, minimum=1)
 IM_OUTBOUND_QUEUE = _env_int("IM_OUTBOUND_QUEUE", 1000, minimum=1)
 IM_PUBLIC_HOST = _env("IM_PUBLIC_HOST")
 IM_NODE_ID = _env("IM_NODE_ID")
+
+# --- media -----------------------------------------------------------------------------
+
+IM_MEDIA_ROOT = Path(_env("IM_MEDIA_ROOT", str(DATA_DIR / "media")))
+# Largest file POST /api/media/ takes; a bigger one is refused with 413.
+IM_MAX_UPLOAD_BYTES = _env_int("IM_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=1)
+# Largest image, in pixels, that is decoded (the decompression-bomb guard): above 48 MP
+# phone photos, and a bound on the memory one decode takes.
+IM_MAX_IMAGE_PIXELS = _env_int("IM_MAX_IMAGE_PIXELS", 50_000_000, minimum=1)
+# How long a signed download link (GET /api/media/<id>/link/) works.
+IM_MEDIA_LINK_TTL_S = _env_int("IM_MEDIA_LINK_TTL_S", 300, minimum=1)
+# S3 or an S3-compatible service instead of the local folder. Credentials come from
+# boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance
+# role), never from this file.
+IM_MEDIA_S3_BUCKET = _env("IM_MEDIA_S3_BUCKET")
+if IM_MEDIA_S3_BUCKET:
+    if find_spec("storages") is None or find_spec("boto3") is None:
+        raise ImproperlyConfigured("IM_MEDIA_S3_BUCKET needs django-storages and boto3 installed")
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": IM_MEDIA_S3_BUCKET,
+            "endpoint_url": _env("IM_MEDIA_S3_ENDPOINT_URL"),
+            "region_name": _env("IM_MEDIA_S3_REGION"),
+            "location": _env("IM_MEDIA_S3_PREFIX", "media"),
+            # Files are served through the access-checked view, never by bucket URL.
+            "default_acl": "private",
+            "file_overwrite": False,
+            # A file being read spills to disk past this, rather than all into memory.
+            "max_memory_size": 1024 * 1024,
+        },
+    }
+else:
+    _media_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": IM_MEDIA_ROOT,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Every uploaded file streams to a temporary file (never whole into memory), counted as
+# it arrives and dropped once past IM_MAX_UPLOAD_BYTES. The temporary folder is on the
+# data volume so that storing an accepted file is a rename.
+FILE_UPLOAD_HANDLERS = ["media.uploads.LimitedUploadHandler"]
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "upload-tmp")
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+# Request bodies above this are spooled to disk by the ASGI handler, not held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# Non-file form fields and JSON bodies: no endpoint needs more than this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# POST /api/media/ takes one file; no other endpoint takes any.
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
 
 LOGGING = {
     "version": 1,

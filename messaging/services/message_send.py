@@ -15,8 +15,20 @@ from django.contrib.auth import get_user_model
 
 from improto.channels import g_channel, p_channel
 from improto.frames import MEDIA_TYPES
+from media.models import MediaFile, MediaKind
+from media.selectors import media_fields, media_for_send
+from media.services import media_grant
 from messaging.models import Group, Membership
 from messaging.store import AppendResult, NewMessage, get_store
+
+# The kind of file each media frame carries. A `file` frame takes any kind: a photo
+# can be sent as a document, as every messenger allows.
+_FRAME_KINDS: dict[str, frozenset[str]] = {
+    "image": frozenset({MediaKind.IMAGE}),
+    "video": frozenset({MediaKind.VIDEO}),
+    "audio": frozenset({MediaKind.AUDIO}),
+    "file": frozenset(MediaKind.values),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +58,13 @@ def messages_send(requests: Sequence[SendRequest]) -> list[SendOutcome]:
     """Store every acceptable request of the batch, in order; one outcome per request."""
     users = _active_users({r.to for r in requests if r.to is not None})
     groups = _group_members({r.group for r in requests if r.group is not None})
+    media = media_for_send(r.body.get("media") for r in requests if r.type in MEDIA_TYPES)
 
     outcomes: list[SendOutcome | None] = []
     accepted: list[tuple[int, NewMessage, frozenset[int]]] = []
+    grants: list[tuple[str, str]] = []
     for index, request in enumerate(requests):
-        refused = _refusal(request, users, groups)
+        refused = _refusal(request, users, groups, media)
         if refused is not None:
             outcomes.append(SendOutcome(refused=refused))
             continue
@@ -60,12 +74,16 @@ def messages_send(requests: Sequence[SendRequest]) -> list[SendOutcome]:
         else:
             channel = p_channel(request.sender_id, request.to)
             recipients = frozenset({request.sender_id, request.to})
+        body = request.body
+        if request.type in MEDIA_TYPES:
+            body = {**body, **media_fields(media[body["media"]])}
+            grants.append((body["media"], channel))
         new = NewMessage(
             channel=channel,
             sender_id=request.sender_id,
             client_id=request.client_id,
             type=request.type,
-            body=request.body,
+            body=body,
             recipient_id=request.to,
             group_id=request.group,
         )
@@ -73,6 +91,10 @@ def messages_send(requests: Sequence[SendRequest]) -> list[SendOutcome]:
         accepted.append((index, new, recipients))
 
     if accepted:
+        # Grants first: once a message is out, its readers can fetch its file. A grant
+        # whose message then fails to store only lets channel members see a file its
+        # owner chose to send them.
+        media_grant(grants=grants)
         results = get_store().append([new for _, new, _ in accepted], now_ms=now_ms())
         for (index, _, recipients), result in zip(accepted, results, strict=True):
             outcomes[index] = SendOutcome(result=result, recipients=recipients)
@@ -84,11 +106,21 @@ def now_ms() -> int:
 
 
 def _refusal(
-    request: SendRequest, users: set[int], groups: dict[int, frozenset[int]]
+    request: SendRequest,
+    users: set[int],
+    groups: dict[int, frozenset[int]],
+    media: dict[str, MediaFile],
 ) -> SendRefused | None:
     if request.type in MEDIA_TYPES:
-        # Media messages need an uploaded file; uploads are not served by this version.
-        return SendRefused("not_found", f"no such media: {request.body.get('media')!r}")
+        media_id = request.body.get("media")
+        found = media.get(media_id)
+        # Someone else's file is as unknown as a file that does not exist.
+        if found is None or found.owner_id != request.sender_id:
+            return SendRefused("not_found", f"no such media: {media_id!r}")
+        if found.kind not in _FRAME_KINDS[request.type]:
+            return SendRefused(
+                "invalid", f"media {media_id!r} is a {found.kind}, not {request.type}"
+            )
     if request.group is not None:
         members = groups.get(request.group)
         if members is None:

@@ -46,6 +46,12 @@ class ImServer(Server):
     def run(self) -> None:
         from twisted.internet import reactor
 
+        from media.body_limit import LimitedHTTPFactory
+
+        # Daphne's run() builds its HTTP factory from this module-level name; ours
+        # refuses an oversized request body before any of it is buffered.
+        daphne.server.HTTPFactory = LimitedHTTPFactory
+
         reactor.callWhenRunning(lambda: asyncio.ensure_future(self._start_extras()))
         super().run()
 

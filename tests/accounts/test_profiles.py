@@ -1,6 +1,7 @@
 import pytest
 
 from accounts.models import User
+from media.models import MediaFile
 from tests.accounts.factories import client_for, make_user
 
 ME = "/api/users/me/"
@@ -15,12 +16,21 @@ def profile(user: User) -> dict:
         "username": user.username,
         "display_name": user.display_name,
         "bio": user.bio,
-        "avatar": user.avatar,
+        "avatar": f"/api/media/{user.avatar}/" if user.avatar else "",
     }
 
 
+def make_image(owner: User) -> MediaFile:
+    return MediaFile.objects.create(
+        owner=owner, storage_name="x.png", mime="image/png", size=10, name="x.png",
+        kind="image", width=1, height=1,
+    )
+
+
 def test_get_my_profile():
-    user = make_user("alice", display_name="Alice", bio="hi", avatar="m-1")
+    user = make_user("alice", display_name="Alice", bio="hi")
+    user.avatar = make_image(user).id
+    user.save()
 
     response = client_for(user).get(ME)
 
@@ -32,13 +42,15 @@ def test_patch_my_profile():
     user = make_user("alice")
     client = client_for(user)
 
+    image = make_image(user)
+
     response = client.patch(
-        ME, {"display_name": "Alice A.", "bio": "b" * 500, "avatar": "a" * 200}, format="json"
+        ME, {"display_name": "Alice A.", "bio": "b" * 500, "avatar": image.id}, format="json"
     )
 
     assert response.status_code == 200
     user.refresh_from_db()
-    assert (user.display_name, user.bio, user.avatar) == ("Alice A.", "b" * 500, "a" * 200)
+    assert (user.display_name, user.bio, user.avatar) == ("Alice A.", "b" * 500, image.id)
     assert response.json() == profile(user)
 
 

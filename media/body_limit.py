@@ -1,0 +1,132 @@
+"""The request-body cap in the HTTP server, before anything is buffered.
+
+Daphne (Twisted) reads a request's whole body into memory or a temporary file before
+the ASGI application sees a byte of it, and Django's ASGI handler spools it once more
+before an upload handler runs. So media.uploads.LimitedUploadHandler alone answers 413
+only after an oversized body was written whole. The cap that keeps it off the disk has
+to sit in the server, and this module is it, for Daphne: `LimitedHTTPFactory` builds
+connections whose requests answer 413
+
+- as soon as the headers declare a Content-Length over the limit, before the body is
+  read (and with no `100 Continue`, so a client that asked first sends nothing), or
+- as soon as a chunked body passes the limit,
+
+keeping nothing of the body. The answer is followed by a half close: the client reads
+the 413 instead of a reset, the rest of its body is read and dropped, and the
+connection is cut after LINGER_S.
+
+A chunked body within the limit is given its Content-Length once whole, which Django
+needs to read it. The limit is IM_MAX_UPLOAD_BYTES plus the multipart framing
+(media.uploads) and applies to every HTTP request: no endpoint takes a bigger body.
+
+It takes effect where Daphne's Server is given this factory, which belongs in
+messaging/transport/server.py (tests/media/guarded_imserver.py does it for the tests).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from daphne.http_protocol import HTTPFactory, WebRequest
+from django.conf import settings
+
+from media.uploads import max_request_bytes
+
+log = logging.getLogger(__name__)
+
+LINGER_S = 2.0
+
+
+def _too_large_response() -> bytes:
+    body = json.dumps(
+        {"detail": f"The file is larger than {settings.IM_MAX_UPLOAD_BYTES} bytes."}
+    ).encode()
+    head = (
+        b"HTTP/1.1 413 Content Too Large\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: %d\r\n"
+        b"X-Content-Type-Options: nosniff\r\n"
+        b"Connection: close\r\n\r\n" % len(body)
+    )
+    return head + body
+
+
+class LimitedWebRequest(WebRequest):
+    """Daphne's request, refusing a body over the limit as it arrives."""
+
+    _refused = False
+
+    def __init__(self, *args, **kwargs):
+        # Twisted's Request would parse a multipart body itself, all of it in memory,
+        # into `args` that Daphne never reads, and answer a bare 400 (not JSON) if it
+        # cannot. Django parses it, streaming the file to disk.
+        kwargs["parsePOSTFormSubmission"] = False
+        super().__init__(*args, **kwargs)
+
+    def gotLength(self, length):
+        self._body_limit = max_request_bytes()
+        self._body_received = 0
+        if length is not None and length > self._body_limit:
+            self._refuse()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data):
+        if self._refused:
+            return  # dropped
+        self._body_received += len(data)
+        if self._body_received > self._body_limit:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def process(self):
+        if self._refused:
+            return None  # already answered; the application never sees this request
+        if self.content is not None and not self.requestHeaders.hasHeader(b"content-length"):
+            # A chunked body is whole by now, and Django reads a body only as far as
+            # Content-Length says: give it the length.
+            size = self.content.seek(0, io.SEEK_END)
+            self.content.seek(0)
+            if size:
+                self.requestHeaders.setRawHeaders(b"content-length", [b"%d" % size])
+        return super().process()
+
+    def _refuse(self) -> None:
+        from twisted.internet import reactor
+
+        self._refused = True
+        if getattr(self, "content", None) is not None:
+            self.content.close()  # drop what was buffered (a temporary file is deleted)
+        self.content = io.BytesIO()  # what Twisted reads if the body still completes
+        # allHeadersReceived sends "100 Continue" after gotLength; there is nothing to
+        # continue to.
+        self.requestHeaders.removeHeader(b"expect")
+        channel = self.channel
+        channel.persistent = False
+        transport = channel.transport
+        log.info("refused a request body over %d bytes from %s", self._body_limit,
+                 transport.getPeer())
+        transport.write(_too_large_response())
+        if hasattr(transport, "loseWriteConnection"):
+            transport.loseWriteConnection()
+            reactor.callLater(LINGER_S, _abort, transport)
+        else:
+            transport.loseConnection()
+
+
+def _abort(transport) -> None:
+    if transport.connected:
+        transport.abortConnection()
+
+
+class LimitedHTTPFactory(HTTPFactory):
+    """Daphne's HTTP factory whose connections use LimitedWebRequest."""
+
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        if protocol is not None:
+            protocol.requestFactory = LimitedWebRequest
+        return protocol
