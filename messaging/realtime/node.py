@@ -189,15 +189,13 @@ class Node:
         sessions = list(self.sessions.values())
         for session in sessions:
             session.go_offline(reason, None)
-        drainers = [s._drainer for s in sessions if s._drainer is not None]
-        if drainers:
-            await asyncio.wait(drainers, timeout=timeout)
+        if sessions:
+            await asyncio.gather(*(s.flushed(timeout) for s in sessions))
         await self.writer.stop()
         for task in self._tasks:
             task.cancel()
         for session in sessions:
-            if session._registered:
-                await session.transport_closed()
+            await session.transport_closed()
 
 
 _node_future: asyncio.Future | None = None

@@ -92,6 +92,12 @@ class Session:
         expires = time.time_ns() // 1_000_000 + 3 * settings.IM_HEARTBEAT_S * 1000
         return ConnRecord(self.conn_id, self.node.name, self.device, self.token_key, expires)
 
+    async def flushed(self, timeout: float) -> None:
+        """Wait (at most `timeout`) until the queued frames are written and, if the
+        session is closing, the connection closed."""
+        if self._drainer is not None and not self._drainer.done():
+            await asyncio.wait([self._drainer], timeout=timeout)
+
     async def transport_closed(self) -> None:
         """The adapter calls this once, when the connection is gone for good."""
         self.closing = True

@@ -55,8 +55,8 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
                 session.fail(error)
                 break
         # Let the session flush what it has queued (it closes the socket itself).
-        if session.closing and session._drainer is not None:
-            await asyncio.wait([session._drainer], timeout=5)
+        if session.closing:
+            await session.flushed(timeout=5)
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     except asyncio.CancelledError:
