@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support.admin import AdminSession
 from tests.support.clients import ahttp, connect, login_again, make_user
 
 TRANSPORTS = ["tcp", "ws", "ws-msgpack"]
@@ -151,12 +152,12 @@ async def test_second_auth_on_a_connection_is_invalid(server):
     assert (await client.recv())["type"] == "heartbeat"  # still open
 
 
-async def test_ban_in_the_admin_kicks_every_connection(server, deployment):
+async def test_ban_in_the_admin_kicks_every_connection(server):
     alice = await make_user(server.base_url)
     clients = [await connect(server, t) for t in ("tcp", "ws")]
     for i, client in enumerate(clients):
         await client.auth(await login_again(server.base_url, alice), device=f"d{i}")
-    moderator = await asyncio.to_thread(AdminSession.create, server, deployment)
+    moderator = await asyncio.to_thread(AdminSession.create, server)
     await asyncio.to_thread(moderator.post, "/admin/accounts/user/",
                             {"action": "ban", "_selected_action": str(alice.id)})
     for client in clients:
@@ -164,44 +165,3 @@ async def test_ban_in_the_admin_kicks_every_connection(server, deployment):
         assert frames[-1] == {"type": "offline", "reason": "kicked", "reconnect": None}
     status, _ = await ahttp(server.base_url, "GET", "/api/users/me/", token=alice.token)
     assert status == 401
-
-
-class AdminSession:
-    """A moderator logged into Django admin with a browser's cookies and CSRF token."""
-
-    def __init__(self, server) -> None:
-        import http.cookiejar
-        import urllib.request
-
-        self.server = server
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-
-    @classmethod
-    def create(cls, server, deployment):
-        import secrets
-        import subprocess
-        import sys
-
-        from tests.support.servers import ROOT
-
-        name, password = f"mod{secrets.token_hex(4)}", secrets.token_hex(12)
-        subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c",
-             "from accounts.models import User; "
-             f"User.objects.create_superuser({name!r}, password={password!r})"],
-            cwd=ROOT, env=deployment.env, check=True, timeout=60,
-        )
-        session = cls(server)
-        session.post("/admin/login/?next=/admin/", {"username": name, "password": password})
-        assert any(c.name == "sessionid" for c in session.jar)
-        return session
-
-    def post(self, path: str, fields: dict) -> int:
-        import urllib.parse
-
-        self.opener.open(self.server.base_url + path, timeout=10).read()  # CSRF cookie
-        token = next(c.value for c in self.jar if c.name == "csrftoken")
-        body = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": token}).encode()
-        with self.opener.open(self.server.base_url + path, data=body, timeout=10) as response:
-            return response.status

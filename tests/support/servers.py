@@ -137,8 +137,9 @@ class Deployment:
 class ImServer:
     """`manage.py imserver` in a subprocess, on ports it chose itself."""
 
-    def __init__(self, proc: subprocess.Popen, http: str, tcp: str) -> None:
+    def __init__(self, proc: subprocess.Popen, http: str, tcp: str, env: dict) -> None:
         self.proc = proc
+        self.env = env
         self.http_address = http
         self.tcp_address = tcp
         host, port = tcp.rsplit(":", 1)
@@ -166,7 +167,7 @@ class ImServer:
                 break
             if line.startswith("imserver ready"):
                 parts = dict(p.split("=", 1) for p in line.split()[2:])
-                return cls(proc, parts["http"], parts["tcp"])
+                return cls(proc, parts["http"], parts["tcp"], env)
         proc.kill()
         raise RuntimeError(f"imserver did not start (exit code {proc.poll()})")
 

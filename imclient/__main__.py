@@ -1,0 +1,8 @@
+"""`python -m imclient ...` (see imclient/cli.py)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

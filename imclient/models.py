@@ -1,0 +1,88 @@
+"""The values the SDK hands to the application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored content message (pushed, synced, from history, or just sent).
+
+    `sender` is the wire field `from`. Exactly one of `to` (private message) and
+    `group` (group message) is set. `dup` is True only on a value returned by
+    `send` when the server had already stored that client id (a retry).
+    """
+
+    type: str
+    id: str
+    channel: str
+    seq: int
+    ts: int
+    sender: int
+    body: dict = field(default_factory=dict)
+    to: int | None = None
+    group: int | None = None
+    dup: bool = False
+
+    @property
+    def text(self) -> str | None:
+        """The text of a `text` message (None for other types)."""
+        value = self.body.get("text")
+        return value if isinstance(value, str) else None
+
+    @classmethod
+    def from_frame(cls, frame: dict) -> Message:
+        return cls(
+            type=frame["type"],
+            id=frame["id"],
+            channel=frame["channel"],
+            seq=frame["seq"],
+            ts=frame["ts"],
+            sender=frame["from"],
+            body=frame.get("body") or {},
+            to=frame.get("to"),
+            group=frame.get("group"),
+        )
+
+    def to_dict(self) -> dict:
+        """The wire form (PROTOCOL.md section 4), e.g. for printing as JSON."""
+        out = {"type": self.type, "id": self.id, "channel": self.channel, "seq": self.seq,
+               "ts": self.ts, "from": self.sender}
+        if self.to is not None:
+            out["to"] = self.to
+        if self.group is not None:
+            out["group"] = self.group
+        out["body"] = self.body
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One conversation of the user, as listed by `Client.channels()`."""
+
+    channel: str
+    kind: str  # "private" or "group"
+    last_seq: int
+    peer: int | None = None
+    group: int | None = None
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Channel:
+        return cls(channel=obj["channel"], kind=obj.get("kind", ""), last_seq=obj["last_seq"],
+                   peer=obj.get("peer"), group=obj.get("group"))
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The link state, as given to `on_status` callbacks.
+
+    state: "connecting" (dialling), "online" (authenticated and caught up),
+    "offline" (link lost; `retry_in` seconds until the next attempt),
+    "ended" (the server ended the session; `reason` says why) or "closed".
+    """
+
+    state: str
+    reason: str | None = None
+    address: str | None = None
+    retry_in: float | None = None
