@@ -67,7 +67,11 @@ class Session:
         self.closing = False
         self.last_rx = time.monotonic()
         self._limits = _limits()
-        self._bucket = TokenBucket(settings.IM_RATE_MSGS_PER_S, settings.IM_RATE_BURST)
+        # Sends and syncs have budgets of their own, so that a client catching up
+        # (re-sending what was not acked, pulling what it missed) is not refused one
+        # for the other.
+        self._send_bucket = TokenBucket(settings.IM_RATE_MSGS_PER_S, settings.IM_RATE_BURST)
+        self._sync_bucket = TokenBucket(settings.IM_RATE_MSGS_PER_S, settings.IM_RATE_BURST)
         self._out: deque = deque()
         self._out_limit = settings.IM_OUTBOUND_QUEUE
         self._wake = asyncio.Event()
@@ -201,7 +205,8 @@ class Session:
         if isinstance(command, frames.Auth):
             await self._auth(command)
             return
-        if not self._bucket.take():
+        bucket = self._send_bucket if isinstance(command, frames.Send) else self._sync_bucket
+        if not bucket.take():
             raise ProtocolError("rate_limited", "too many frames; slow down", command.id)
         if isinstance(command, frames.Send):
             self._send(command)
