@@ -196,6 +196,11 @@ class Session:
             await self._dispatch(command)
         except ProtocolError as error:
             self.fail(error)
+        except Exception:
+            # The database or Redis is unreachable, or a bug: the client hears of it
+            # and may retry; the connection and every other one carry on.
+            log.exception("frame %r on %s failed", command.id, self.conn_id)
+            self.push(frames.error(code="internal", message="try again", id=command.id))
 
     async def _dispatch(self, command: frames.Command) -> None:
         if isinstance(command, frames.Heartbeat):

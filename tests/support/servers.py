@@ -56,8 +56,9 @@ class RedisServer:
         redis.Redis(port=self.port).flushall()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
