@@ -43,5 +43,18 @@ test-postgres: install
 	IM_DATA_DIR=$$(mktemp -d) DATABASE_URL=$(TEST_PG_URL) \
 		IM_TEST_DATABASE_NAME=im_test_$$$$ $(BIN)/pytest --ignore=tests/improto
 
+$(BIN)/.bench-installed: $(BIN)/.installed requirements-bench.txt
+	$(BIN)/pip install -q -r requirements-bench.txt
+	touch $@
+
+# The full benchmark: writes bench/results/full.json, the table and pictures in docs/.
+bench: $(BIN)/.bench-installed
+	bash scripts/test-services.sh
+	$(BIN)/python bench/run.py
+
+# Small counts, under two minutes; fails only if a message was lost or duplicated.
+bench-quick: $(BIN)/.bench-installed
+	$(BIN)/python bench/run.py --quick --out bench/results/quick.json
+
 clean:
 	rm -rf $(VENV) data

@@ -1,0 +1,311 @@
+"""The processes a benchmark runs against: imserver deployments, the raw relay, Redis.
+
+Like tests/support/servers.py (whose approach this copies: free ports, a private
+redis-server, a fresh PostgreSQL database per run), with the settings a benchmark
+needs: DEBUG off, throttles and per-connection rate limits lifted, the fast password
+hasher, a raised file-descriptor limit, and server logs kept in files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+# What the bench server runs with, on top of the deployment's own (data dir, DB, Redis).
+# The per-connection rate limit (IM_RATE_MSGS_PER_S, default 50/s) would otherwise
+# cap every throughput scenario; it is lifted and the report says so.
+BENCH_SERVER_ENV = {
+    "SECRET_KEY": "bench-only",
+    "IM_DEBUG": "0",
+    "IM_LOG_LEVEL": "WARNING",
+    "IM_FAST_PASSWORD_HASHER": "1",
+    "IM_RATE_MSGS_PER_S": "1000000",
+    "IM_RATE_BURST": "1000000",
+    "IM_REGISTER_RATE_IP": "1000000/min",
+    "IM_LOGIN_RATE_IP": "1000000/min",
+    "IM_LOGIN_RATE_USER": "1000000/min",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+def raise_nofile() -> int:
+    """Raise this process's open-file limit to its hard limit; return the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+    return hard
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_rss_kb(pid: int) -> int:
+    """VmRSS of a process, in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _LineWaiter:
+    """Read a child's stdout until a line starting with `prefix`, then keep draining it
+    into `log` on a thread (a child writing into a full pipe would block)."""
+
+    def __init__(self, proc: subprocess.Popen, log) -> None:
+        self.proc, self.log = proc, log
+
+    def wait_for(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.log.write(line)
+            if line.startswith(prefix):
+                threading.Thread(target=self._drain, daemon=True).start()
+                return line
+        self.proc.kill()
+        raise RuntimeError(f"{prefix!r} never came (exit code {self.proc.poll()})")
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:
+            self.log.write(line)
+
+
+class Process:
+    """A child process we started: stopped by its own pid, never by name."""
+
+    proc: subprocess.Popen
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class BenchServer(Process):
+    def __init__(self, env: dict, log_path: Path, timeout: float = 90) -> None:
+        self.log = open(log_path, "a", buffering=1)  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [PYTHON, "manage.py", "imserver", "--host", "127.0.0.1",
+             "--http-port", "0", "--tcp-port", "0"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            preexec_fn=raise_nofile,
+        )
+        line = _LineWaiter(self.proc, self.log).wait_for("imserver ready", timeout)
+        parts = dict(p.split("=", 1) for p in line.split()[2:])
+        self.http = parts["http"]
+        self.tcp = parts["tcp"]
+        self.ws = f"ws://{self.http}/ws/"
+
+    def stop(self, timeout: float = 20) -> None:
+        super().stop(timeout)
+        self.log.close()
+
+
+class RelayServer(Process):
+    def __init__(self, log_path: Path, *, uvloop: bool = False) -> None:
+        self.log = open(log_path, "a", buffering=1)  # noqa: SIM115 - closed in stop()
+        command = [PYTHON, str(ROOT / "bench" / "raw_relay.py")]
+        if uvloop:
+            command.append("--uvloop")
+        self.proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True, preexec_fn=raise_nofile)
+        line = _LineWaiter(self.proc, self.log).wait_for("relay ready", 30)
+        parts = dict(p.split("=", 1) for p in line.split()[2:])
+        self.tcp = parts["tcp"]
+        self.ws = f"ws://{parts['ws']}/ws/"
+
+    def stop(self, timeout: float = 20) -> None:
+        super().stop(timeout)
+        self.log.close()
+
+
+class RedisServer(Process):
+    """A private redis-server on a free port (no persistence)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="im-bench-redis-")
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--maxclients", "20000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=raise_nofile,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError("redis-server did not start")
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def stop(self, timeout: float = 10) -> None:
+        super().stop(timeout)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pg_base_url() -> str:
+    return os.environ.get("BENCH_PG_URL") or os.environ.get("TEST_PG_URL") or DEFAULT_PG_URL
+
+
+def pg_available(base_url: str) -> str | None:
+    """None if PostgreSQL answers at `base_url`, else why not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(base_url, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means: skip PostgreSQL
+        return f"PostgreSQL not reachable at {base_url}: {exc.__class__.__name__}"
+    if not shutil.which("redis-server") and not os.path.exists("/usr/bin/redis-server"):
+        return "redis-server not installed"
+    return None
+
+
+@dataclass
+class Deployment:
+    """One configuration under test: a database (+ Redis) and the servers started on it."""
+
+    name: str  # "embedded" or "pg-redis"
+    store: str  # "sqlite" or "postgresql"
+    layer: str  # "memory" or "redis"
+    env: dict
+    log_dir: Path
+    data_dir: str
+    pg: tuple[str, str] | None = None
+    redis: RedisServer | None = None
+    servers: list[BenchServer] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, name: str, log_dir: Path) -> Deployment:
+        data_dir = tempfile.mkdtemp(prefix=f"im-bench-{name}-")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("IM_", "DATABASE_URL", "SECRET_KEY"))}
+        env.update(BENCH_SERVER_ENV)
+        env["IM_DATA_DIR"] = data_dir
+        env["PYTHONPATH"] = str(ROOT)
+        pg = redis = None
+        try:
+            if name == "pg-redis":
+                base = pg_base_url()
+                pg = _create_pg_database(base)
+                redis = RedisServer()
+                env["DATABASE_URL"] = pg[0]
+                env["IM_REDIS_URL"] = redis.url(0)
+                env["IM_REDIS_PREFIX"] = f"b{secrets.token_hex(3)}"
+                store, layer = "postgresql", "redis"
+            elif name == "embedded":
+                store, layer = "sqlite", "memory"
+            else:
+                raise ValueError(f"unknown deployment {name!r}")
+            dep = cls(name=name, store=store, layer=layer, env=env, log_dir=log_dir,
+                      data_dir=data_dir, pg=pg, redis=redis)
+            dep.manage(["migrate", "--noinput", "-v0"], timeout=300)
+            return dep
+        except BaseException:
+            if redis is not None:
+                redis.stop()
+            if pg is not None:
+                _drop_pg_database(pg_base_url(), pg[1])
+            shutil.rmtree(data_dir, ignore_errors=True)
+            raise
+
+    def manage(self, args: list[str], *, env: dict | None = None, timeout: float = 300) -> None:
+        with open(self.log_dir / f"{self.name}-manage.log", "a") as log:
+            subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env or self.env,
+                           check=True, timeout=timeout, stdout=log, stderr=log)
+
+    def seed(self, *, users: int, groups: list[tuple[int, int]]) -> dict:
+        """Create `users` users with tokens and groups [(first user index, size)]."""
+        out = Path(self.data_dir) / f"seed-{secrets.token_hex(3)}.json"
+        spec = {"prefix": f"b{secrets.token_hex(3)}_", "users": users, "groups": groups}
+        env = self.env | {"BENCH_SEED": json.dumps(spec), "BENCH_SEED_OUT": str(out)}
+        self.manage(["shell", "-c", "from bench.seed import main; main()"], env=env)
+        return json.loads(out.read_text())
+
+    def start_server(self) -> BenchServer:
+        server = BenchServer(self.env, self.log_dir / f"{self.name}-server.log")
+        self.servers.append(server)
+        return server
+
+    def stop_server(self, server: BenchServer) -> None:
+        server.stop()
+        if server in self.servers:
+            self.servers.remove(server)
+
+    def close(self) -> None:
+        for server in list(self.servers):
+            self.stop_server(server)
+        if self.redis is not None:
+            self.redis.stop()
+        if self.pg is not None:
+            try:
+                _drop_pg_database(pg_base_url(), self.pg[1])
+            except Exception as exc:  # noqa: BLE001 - cleanup must not hide the results
+                print(f"could not drop {self.pg[1]}: {exc}", file=sys.stderr)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _create_pg_database(base_url: str) -> tuple[str, str]:
+    import psycopg
+
+    name = f"im_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base_url.rsplit("/", 1)[0] + "/" + name, name
+
+
+def _drop_pg_database(base_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
