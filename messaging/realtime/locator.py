@@ -102,8 +102,13 @@ class RedisLocator:
         import redis
         import redis.asyncio
 
-        self._async = redis.asyncio.Redis.from_url(url, decode_responses=True)
-        self._sync = redis.Redis.from_url(url, decode_responses=True)
+        # Blocking pools: under a connect storm a call waits for a free connection
+        # instead of failing with "Too many connections".
+        self._async = redis.asyncio.Redis(connection_pool=redis.asyncio.BlockingConnectionPool
+                                          .from_url(url, decode_responses=True, max_connections=64,
+                                                    timeout=10))
+        self._sync = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=16, timeout=10))
         self._prefix = prefix
         self._ttl_s = 3 * settings.IM_HEARTBEAT_S + 30
 

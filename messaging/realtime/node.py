@@ -57,9 +57,11 @@ class Node:
     # --- sessions -----------------------------------------------------------------
 
     async def register(self, session: Session) -> None:
+        """Make the session reachable; raises (and registers nothing) if the locator
+        cannot be reached."""
+        replaced = await self.locator.claim(session.user_id, session.record())
         self.sessions[session.conn_id] = session
         self.by_user[session.user_id].add(session)
-        replaced = await self.locator.claim(session.user_id, session.record())
         if replaced and replaced != session.conn_id:
             await self.close_connections([replaced], "replaced")
 

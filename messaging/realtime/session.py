@@ -249,7 +249,11 @@ class Session:
         self.user_id = identity.user_id
         self.token_key = identity.token_key
         self.device = command.device
-        await self.node.register(self)
+        try:
+            await self.node.register(self)
+        except Exception:
+            self.user_id = self.token_key = self.device = None  # still unauthenticated
+            raise
         self._registered = True
         self.push(frames.auth_ok(
             id=command.id, user=self.user_id, device=self.device,

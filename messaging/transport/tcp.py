@@ -17,6 +17,9 @@ from messaging.realtime.session import Session
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
+# A connect storm (clients coming back after a restart) must queue, not overflow the
+# kernel's accept queue into SYN retries seconds apart.
+LISTEN_BACKLOG = 4096
 
 
 class TcpAdapter:
@@ -70,5 +73,5 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 async def start_tcp_server(host: str, port: int) -> asyncio.Server:
     return await asyncio.start_server(
-        handle_connection, host, port, limit=READ_CHUNK, reuse_address=True
+        handle_connection, host, port, limit=READ_CHUNK, reuse_address=True, backlog=LISTEN_BACKLOG
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from channels.consumer import AsyncConsumer
+from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 from django.conf import settings
 
@@ -25,6 +25,15 @@ class WebSocketAdapter(AsyncConsumer):
     session: Session | None = None
     encoding: str | None = None  # set by the first frame (auth): replies use the same
     close_sent = False
+
+    async def dispatch(self, message) -> None:
+        # Channels' dispatch first hops to a thread to close stale database
+        # connections; this adapter never touches the ORM (the session runs its
+        # queries on threads of its own), so every frame skips that round trip.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     async def websocket_connect(self, message) -> None:
         await self.send({"type": "websocket.accept"})
