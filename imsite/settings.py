@@ -125,7 +125,10 @@ STATIC_ROOT = DATA_DIR / "static"
 _database_url = _env("DATABASE_URL")
 if _database_url:
     try:
-        _db = dj_database_url.parse(_database_url, conn_max_age=600, conn_health_checks=True)
+        # CONN_MAX_AGE 0: under ASGI each request runs on a thread of its own, and a
+        # persistent connection would outlive it. The message path's own threads keep
+        # theirs (messaging/realtime/db.py).
+        _db = dj_database_url.parse(_database_url, conn_max_age=0)
     except Exception as exc:  # dj-database-url raises several types for a bad URL
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 else:
@@ -133,9 +136,6 @@ else:
     _db = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(DATA_DIR / "im.sqlite3"),
-        # Kept open between batches: reopening (and re-running the PRAGMAs) cost the
-        # writer more than a small batch's queries.
-        "CONN_MAX_AGE": 600,
     }
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN

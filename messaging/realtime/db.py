@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from django.db import close_old_connections
+from django.db import connections
 
 T = TypeVar("T")
 
@@ -22,11 +22,28 @@ _readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="im-db-read")
 
 
 def _with_connection(fn: Callable[..., T], *args, **kwargs) -> T:
-    close_old_connections()
     try:
         return fn(*args, **kwargs)
     finally:
-        close_old_connections()
+        _keep_connection_healthy()
+
+
+def _keep_connection_healthy() -> None:
+    """These few threads live as long as the process, so each keeps its connection
+    (reopening one cost a small batch more than its queries). Django's own
+    close_old_connections would close it every time: under ASGI, CONN_MAX_AGE stays 0
+    for the request threads, which come and go. A broken connection is dropped and
+    reopened by the next call."""
+    connection = connections["default"]
+    if connection.connection is None:
+        return
+    if connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:
+        connection.close()
+    elif connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+        else:
+            connection.close()
 
 
 async def run_read(fn: Callable[..., T], *args, **kwargs) -> T:
