@@ -38,7 +38,6 @@ class Node:
         self.writer = BatchWriter(after_store=self._after_store)
         self._fanout: asyncio.Queue = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
-        self.stopping = False
 
     @classmethod
     async def create(cls) -> Node:
@@ -187,7 +186,6 @@ class Node:
 
     async def shutdown(self, reason: str = "shutdown", timeout: float = 3.0) -> None:
         """Tell every connection `offline`, wait for them to flush, stop the loops."""
-        self.stopping = True
         sessions = list(self.sessions.values())
         for session in sessions:
             session.go_offline(reason, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from improto.channels import parse_channel
-from messaging.models import Group, Membership
+from messaging.models import Membership
 from messaging.store import StoredMessage, get_store
 
 
@@ -64,7 +64,3 @@ def channel_list(*, user_id: int) -> list[dict]:
         entry["last_seq"] = last_seq
         answer.append(entry)
     return answer
-
-
-def group_exists(group_id: int) -> bool:
-    return Group.objects.filter(pk=group_id).exists()

@@ -1,23 +1,3 @@
-import pytest
-from django.core.cache import cache
-from rest_framework.test import APIClient
+"""In-process REST tests: see tests/support/django_api.py."""
 
-from tests.accounts.factories import json_client
-
-
-@pytest.fixture(autouse=True)
-def _isolated_rate_limits():
-    # Throttle counters live in the cache; every test starts with none.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def anon() -> APIClient:
-    return json_client()
+from tests.support.django_api import _fast_password_hasher, _isolated_rate_limits, anon  # noqa: F401
