@@ -28,6 +28,12 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, http_port: int, tcp_port: int, no_tcp: bool, **options):
         from imsite.asgi import application
 
+        if settings.DEBUG:
+            self.stderr.write(
+                "imserver: development mode (DEBUG on; without SECRET_KEY a development "
+                "key is used). Set SECRET_KEY for production."
+            )
+
         def ready(http_address, tcp_address) -> None:
             tcp = f" tcp={tcp_address[0]}:{tcp_address[1]}" if tcp_address else ""
             # One line for people and for scripts that wait for the server.
