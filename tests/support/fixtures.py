@@ -41,9 +41,8 @@ def cluster(redis_server):
     dep.close()
 
 
-@pytest.fixture
-def make_deployment(redis_server):
-    """Build deployments with their own settings; each is torn down after the test."""
+def _deployments(redis_server):
+    """A factory of deployments with their own settings, and their teardown."""
     made = []
 
     def factory(*, redis: bool = False, redis_db: int = 0, **extra_env) -> Deployment:
@@ -57,21 +56,15 @@ def make_deployment(redis_server):
     yield factory
     for dep in made:
         dep.close()
+
+
+@pytest.fixture
+def make_deployment(redis_server):
+    """Deployments torn down after the test."""
+    yield from _deployments(redis_server)
 
 
 @pytest.fixture(scope="module")
 def deployment_factory_module(redis_server):
-    """Like make_deployment, torn down with the module (to share a special server)."""
-    made = []
-
-    def factory(*, redis: bool = False, redis_db: int = 0, **extra_env) -> Deployment:
-        dep = Deployment.create(
-            redis_url=redis_server.url(redis_db) if redis else None,
-            extra_env={k: str(v) for k, v in extra_env.items()},
-        )
-        made.append(dep)
-        return dep
-
-    yield factory
-    for dep in made:
-        dep.close()
+    """Deployments torn down with the module (to share a special server)."""
+    yield from _deployments(redis_server)
