@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.servers import create_postgres_database, drop_postgres_database, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -55,12 +57,6 @@ def raise_nofile() -> int:
         except (ValueError, OSError):
             return soft
     return hard
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def process_rss_kb(pid: int) -> int:
@@ -237,7 +233,7 @@ class Deployment:
         try:
             if name == "pg-redis":
                 base = pg_base_url()
-                pg = _create_pg_database(base)
+                pg = create_postgres_database(base, prefix="im_bench")
                 redis = RedisServer()
                 env["DATABASE_URL"] = pg[0]
                 env["IM_REDIS_URL"] = redis.url(0)
@@ -255,7 +251,7 @@ class Deployment:
             if redis is not None:
                 redis.stop()
             if pg is not None:
-                _drop_pg_database(pg_base_url(), pg[1])
+                drop_postgres_database(pg_base_url(), pg[1])
             shutil.rmtree(data_dir, ignore_errors=True)
             raise
 
@@ -289,23 +285,7 @@ class Deployment:
             self.redis.stop()
         if self.pg is not None:
             try:
-                _drop_pg_database(pg_base_url(), self.pg[1])
+                drop_postgres_database(pg_base_url(), self.pg[1])
             except Exception as exc:  # noqa: BLE001 - cleanup must not hide the results
                 print(f"could not drop {self.pg[1]}: {exc}", file=sys.stderr)
         shutil.rmtree(self.data_dir, ignore_errors=True)
-
-
-def _create_pg_database(base_url: str) -> tuple[str, str]:
-    import psycopg
-
-    name = f"im_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base_url.rsplit("/", 1)[0] + "/" + name, name
-
-
-def _drop_pg_database(base_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -68,11 +68,11 @@ def postgres_base_url() -> str | None:
     return url if url.startswith(("postgres://", "postgresql://")) else None
 
 
-def create_postgres_database(base_url: str) -> tuple[str, str]:
+def create_postgres_database(base_url: str, prefix: str = "im_test") -> tuple[str, str]:
     """A fresh database on the same server; returns (url, name)."""
     import psycopg
 
-    name = f"im_test_{os.getpid()}_{secrets.token_hex(4)}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(base_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return base_url.rsplit("/", 1)[0] + "/" + name, name
