@@ -1,3 +1,8 @@
 """In-process REST tests: see tests/support/django_api.py."""
 
-from tests.support.django_api import _fast_password_hasher, _isolated_rate_limits, anon  # noqa: F401
+from tests.support.django_api import (  # noqa: F401
+    _fast_password_hasher,
+    _isolated_rate_limits,
+    anon,
+    staff_client,
+)

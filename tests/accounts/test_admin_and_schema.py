@@ -1,19 +1,11 @@
 import pytest
 from django.core.management import call_command
-from django.test import Client
 from knox.models import AuthToken
 
 from accounts.models import User
 from tests.accounts.factories import PASSWORD, make_user, token_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", "root@example.com", PASSWORD))
-    return client
 
 
 def test_createsuperuser_works_with_the_custom_user(monkeypatch):

@@ -1,19 +1,10 @@
 import pytest
-from django.test import Client
 
-from accounts.models import User
 from messaging.models import Membership
 from messaging.services import groups as services
-from tests.accounts.factories import PASSWORD, make_user
+from tests.accounts.factories import make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", "root@example.com", PASSWORD))
-    return client
 
 
 def test_group_admin_search_filter_and_inline(staff_client):

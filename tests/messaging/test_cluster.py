@@ -52,7 +52,7 @@ async def test_concurrent_senders_on_both_nodes_get_unique_gap_free_seqs(nodes):
     async def blast(client, tag):
         for i in range(per_sender):
             await client.send_text(group=group["id"], text=tag, client_id=f"{tag}{i}")
-        return await collect_acks(client, per_sender)
+        return await client.acks(per_sender)
 
     results = await asyncio.gather(*(blast(c, f"s{i}-") for i, c in enumerate(clients)))
     total = len(members) * per_sender
@@ -65,15 +65,6 @@ async def test_concurrent_senders_on_both_nodes_get_unique_gap_free_seqs(nodes):
     status, page = await ahttp(b.base_url, "GET", f"/api/channels/g:{group['id']}/messages/"
                                "?limit=500", token=owner.token)
     assert [m["seq"] for m in page["messages"]] == list(range(1, total + 1))
-
-
-async def collect_acks(client, count):
-    acks = []
-    while len(acks) < count:
-        frame = await client.recv()
-        if frame["type"] == "ack":
-            acks.append(frame)
-    return acks
 
 
 async def test_presence_and_replacement_span_nodes(nodes):
@@ -131,7 +122,7 @@ async def test_sigkill_loses_no_acknowledged_message(make_deployment):
     assert len(acked) >= 150
     # Bob sends through the survivor: seqs continue with no gap and no reuse.
     await other.send_text(to=alice.id, text="after", client_id="after")
-    after = (await collect_acks(other, 1))[0]
+    after = (await other.acks(1))[0]
     status, page = await ahttp(survivor.base_url, "GET",
                                f"/api/channels/{after['channel']}/messages/?limit=500",
                                token=bob.token)
@@ -167,7 +158,7 @@ async def test_readers_never_see_a_hole_while_both_nodes_write(nodes):
         for i in range(per_writer):
             await client.send_text(group=group["id"], text=tag, client_id=f"{tag}{i}")
             await asyncio.sleep(0)
-        await collect_acks(client, per_writer)
+        await client.acks(per_writer)
 
     async def read():
         held, pages = 0, 0

@@ -110,12 +110,7 @@ async def test_concurrent_senders_get_unique_gap_free_seqs(server):
     async def blast(client, tag):
         for i in range(per_sender):
             await client.send_text(group=group["id"], text=f"{tag}-{i}", client_id=f"{tag}-{i}")
-        acks = []
-        while len(acks) < per_sender:
-            frame = await client.recv()
-            if frame["type"] == "ack":
-                acks.append(frame)
-        return acks
+        return await client.acks(per_sender)
 
     results = await asyncio.gather(*(blast(c, f"s{i}") for i, c in enumerate(clients)))
     seqs = sorted(a["seq"] for acks in results for a in acks)

@@ -89,6 +89,15 @@ class WireClient:
             assert frame.get("type") == kind, f"expected {kind}, got {frame}"
             return frame
 
+    async def acks(self, count: int, timeout: float = TIMEOUT) -> list[dict]:
+        """The next `count` acks, skipping whatever else arrives meanwhile."""
+        acks = []
+        while len(acks) < count:
+            frame = await self.recv(timeout)
+            if frame["type"] == "ack":
+                acks.append(frame)
+        return acks
+
     async def auth(self, token: str, device: str = "dev", frame_id: str = "a1") -> dict:
         await self.send({"type": "auth", "id": frame_id, "token": token, "device": device,
                          "v": 1})

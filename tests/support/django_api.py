@@ -2,9 +2,11 @@
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.accounts.factories import json_client
+from accounts.models import User
+from tests.accounts.factories import PASSWORD, json_client
 
 
 @pytest.fixture(autouse=True)
@@ -23,3 +25,11 @@ def _fast_password_hasher(settings):
 @pytest.fixture
 def anon() -> APIClient:
     return json_client()
+
+
+@pytest.fixture
+def staff_client() -> Client:
+    """Django admin, logged in as a superuser."""
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@example.com", PASSWORD))
+    return client
