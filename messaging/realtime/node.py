@@ -126,12 +126,12 @@ class Node:
                 log.exception("fan-out of %d messages failed", len(deliveries))
 
     async def _fan_out(self, deliveries: list[tuple[dict, frozenset[int], str]]) -> None:
-        users = sorted(set().union(*(recipients for _, recipients, _ in deliveries)))
+        users = list(set().union(*(recipients for _, recipients, _ in deliveries)))
         nodes = await self.locator.nodes_of(users)
         for node, node_users in nodes.items():
             present = set(node_users)
-            items = [
-                (frame, sorted(present.intersection(recipients)), origin)
+            items = [  # lists, not sets: the layer carries them as MessagePack
+                (frame, list(present.intersection(recipients)), origin)
                 for frame, recipients, origin in deliveries
                 if not present.isdisjoint(recipients)
             ]
