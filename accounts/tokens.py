@@ -6,6 +6,7 @@ import binascii
 from dataclasses import dataclass
 from hmac import compare_digest
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
@@ -40,6 +41,7 @@ class TokenIdentity:
     user_id: int
     username: str
     token_key: str
+    expiry_ms: int | None  # when the token stops working (ms since the epoch), or never
 
 
 def authenticate_token(raw: str) -> TokenIdentity | None:
@@ -64,6 +66,48 @@ def authenticate_token(raw: str) -> TokenIdentity | None:
             continue
         if compare_digest(digest, token.digest) and token.user.is_active:
             return TokenIdentity(
-                user_id=token.user_id, username=token.user.username, token_key=token.token_key
+                user_id=token.user_id, username=token.user.username, token_key=token.token_key,
+                expiry_ms=_ms(token.expiry),
             )
     return None
+
+
+def _ms(moment) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def token_is_live(*, user_id: int, token_key: str) -> bool:
+    """Whether a token that authenticated a connection still works: not revoked, not
+    expired, its user not banned. Synchronous (one indexed query)."""
+    return tokens_state([(user_id, token_key)])[(user_id, token_key)] is None
+
+
+def tokens_state(pairs: list[tuple[int, str]]) -> dict[tuple[int, str], str | None]:
+    """For each (user id, token key): None while the token works, else the `offline`
+    reason its connections get: `logout` (revoked), `expired`, or `kicked` (the user
+    was banned or closed the account). One or two queries."""
+    now = timezone.now()
+    found = {
+        (user_id, key): (expiry, active)
+        for key, user_id, expiry, active in AuthToken.objects.filter(
+            token_key__in={key for _, key in pairs}
+        ).values_list("token_key", "user_id", "expiry", "user__is_active")
+    }
+    # A ban deletes the user's tokens: a missing token of a banned user means `kicked`.
+    missing = {user_id for user_id, key in pairs if (user_id, key) not in found}
+    banned = set(
+        get_user_model().objects.filter(pk__in=missing, is_active=False)
+        .values_list("pk", flat=True)
+    ) if missing else set()
+    answer: dict[tuple[int, str], str | None] = {}
+    for pair in pairs:
+        state = found.get(pair)
+        if state is None:
+            answer[pair] = "kicked" if pair[0] in banned else "logout"
+        elif not state[1]:
+            answer[pair] = "kicked"
+        elif state[0] is not None and state[0] < now:
+            answer[pair] = "expired"
+        else:
+            answer[pair] = None
+    return answer

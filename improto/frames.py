@@ -24,7 +24,11 @@ DEFAULT_DEVICE = "default"
 CONTENT_TYPES = ("text", "emoji", "image", "video", "audio", "file")
 MEDIA_TYPES = ("image", "video", "audio", "file")
 CLIENT_TYPES = ("auth", "heartbeat", "sync", *CONTENT_TYPES)
-OFFLINE_REASONS = ("rebalance", "shutdown", "kicked", "replaced", "logout")
+OFFLINE_REASONS = (
+    "rebalance", "shutdown", "kicked", "replaced", "logout", "slow", "flood", "expired",
+)
+# A device name: 1..64 letters, digits and -_.:@ (PROTOCOL.md section 2 point 7).
+DEVICE_NAME = re.compile(r"[A-Za-z0-9_.:@-]+")
 
 _UNSAFE_CHARS = re.compile("[\x00\ud800-\udfff]")
 
@@ -172,6 +176,8 @@ def parse_command(obj: dict, limits: Limits = DEFAULT_LIMITS) -> Command:
 def _parse_auth(fields: _Fields, limits: Limits) -> Auth:
     token = fields.text("token", 1, limits.max_token_chars)
     device = fields.text("device", 1, limits.max_device_chars, default=DEFAULT_DEVICE)
+    if not DEVICE_NAME.fullmatch(device):
+        raise fields.invalid("'device' may hold only letters, digits and -_.:@")
     version = fields.get("v")
     if version is None:
         version = PROTOCOL_VERSION

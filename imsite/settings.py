@@ -251,9 +251,31 @@ IM_MAX_TEXT_CHARS = _env_int("IM_MAX_TEXT_CHARS", 4000, minimum=1)
 IM_AUTH_TIMEOUT_S = _env_int("IM_AUTH_TIMEOUT_S", 5, minimum=1)
 IM_HEARTBEAT_S = _env_int("IM_HEARTBEAT_S", 30, minimum=1)
 IM_HOT_WINDOW = _env_int("IM_HOT_WINDOW", 1000, minimum=0)
+# Rate budgets of a connection (PROTOCOL.md section 6): content frames, syncs (the same
+# size, a budget of their own), every frame of any type, and content frames per user
+# across all of the user's connections on this node.
 IM_RATE_MSGS_PER_S = _env_int("IM_RATE_MSGS_PER_S", 50, minimum=1)
 IM_RATE_BURST = _env_int("IM_RATE_BURST", 200, minimum=1)
-IM_OUTBOUND_QUEUE = _env_int("IM_OUTBOUND_QUEUE", 1000, minimum=1)
+IM_RATE_FRAMES_PER_S = _env_int("IM_RATE_FRAMES_PER_S", max(200, 2 * IM_RATE_MSGS_PER_S),
+                                minimum=1)
+IM_RATE_FRAMES_BURST = _env_int("IM_RATE_FRAMES_BURST", max(400, 2 * IM_RATE_BURST), minimum=1)
+IM_RATE_USER_MSGS_PER_S = _env_int("IM_RATE_USER_MSGS_PER_S", 2 * IM_RATE_MSGS_PER_S, minimum=1)
+IM_RATE_USER_BURST = _env_int("IM_RATE_USER_BURST", 2 * IM_RATE_BURST, minimum=1)
+# A connection over one of its budgets without a break for this long is cut (flood).
+IM_FLOOD_S = _env_int("IM_FLOOD_S", 10, minimum=1)
+# One sync page (and one history page) stops before this many bytes of messages.
+IM_SYNC_MAX_BYTES = _env_int("IM_SYNC_MAX_BYTES", 1 << 20, minimum=1024)
+# What may wait for one connection, in bytes, before it is cut as slow.
+IM_OUTBOUND_BYTES = _env_int("IM_OUTBOUND_BYTES", 4 << 20, minimum=4096)
+if IM_OUTBOUND_BYTES < 2 * IM_SYNC_MAX_BYTES:
+    raise ImproperlyConfigured(
+        "IM_OUTBOUND_BYTES must be at least twice IM_SYNC_MAX_BYTES, so that one sync "
+        f"page never cuts a reader (got {IM_OUTBOUND_BYTES} and {IM_SYNC_MAX_BYTES})"
+    )
+IM_MAX_CONNS_PER_USER = _env_int("IM_MAX_CONNS_PER_USER", 20, minimum=1)
+# How often every live connection's token is checked again (revoked, expired, banned),
+# whether or not the event that should have closed it arrived.
+IM_TOKEN_RECHECK_S = _env_int("IM_TOKEN_RECHECK_S", 30, minimum=1)
 IM_PUBLIC_HOST = _env("IM_PUBLIC_HOST")
 IM_NODE_ID = _env("IM_NODE_ID")
 

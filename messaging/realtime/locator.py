@@ -8,6 +8,7 @@ cleaning up stops counting once its records expire.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,20 +28,39 @@ class ConnRecord:
     node: str  # the channel-layer name of the node that holds the connection
     device: str
     token_key: str
-    expires: int  # ms
+    expires: int  # ms; heartbeats push it forward
+    since: int = 0  # ms; when the connection authenticated
 
     def encode(self) -> str:
-        return f"{self.node}|{self.device}|{self.token_key}|{self.expires}"
+        # A structured encoding: no field value can be mistaken for a separator.
+        return json.dumps(
+            {"node": self.node, "device": self.device, "token": self.token_key,
+             "expires": self.expires, "since": self.since},
+            separators=(",", ":"),
+        )
 
     @classmethod
-    def decode(cls, conn_id: str, raw: str) -> ConnRecord:
-        node, device, token_key, expires = raw.rsplit("|", 3)
-        return cls(conn_id, node, device, token_key, int(expires))
+    def decode(cls, conn_id: str, raw: str) -> ConnRecord | None:
+        """The record, or None for a value this version cannot read (it expires)."""
+        try:
+            fields = json.loads(raw)
+            return cls(conn_id, str(fields["node"]), str(fields["device"]),
+                       str(fields["token"]), int(fields["expires"]), int(fields["since"]))
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+def excess(records: list[ConnRecord], keep: ConnRecord, cap: int) -> list[ConnRecord]:
+    """The oldest live connections beyond `cap`, never `keep` (the newest claim)."""
+    others = sorted((r for r in records if r.conn_id != keep.conn_id), key=lambda r: r.since)
+    over = len(others) + 1 - cap
+    return others[:over] if over > 0 else []
 
 
 class Locator(Protocol):
-    async def claim(self, user_id: int, record: ConnRecord) -> str | None:
-        """Register a connection; return the conn id it replaces on the same device."""
+    async def claim(self, user_id: int, record: ConnRecord) -> list[ConnRecord]:
+        """Register a connection; return the connections it displaces: the older one
+        on the same device, and the oldest beyond IM_MAX_CONNS_PER_USER."""
 
     async def refresh(self, user_id: int, record: ConnRecord) -> None: ...
 
@@ -62,11 +82,14 @@ class MemoryLocator:
         self._devices: dict[tuple[int, str], str] = {}
         self._seen: dict[int, int] = {}
 
-    async def claim(self, user_id: int, record: ConnRecord) -> str | None:
-        self._conns[user_id][record.conn_id] = record
+    async def claim(self, user_id: int, record: ConnRecord) -> list[ConnRecord]:
+        conns = self._conns[user_id]
+        conns[record.conn_id] = record
         previous = self._devices.get((user_id, record.device))
         self._devices[(user_id, record.device)] = record.conn_id
-        return previous
+        displaced = [conns[previous]] if previous in conns and previous != record.conn_id else []
+        live = [r for r in conns.values() if r not in displaced]
+        return displaced + excess(live, record, settings.IM_MAX_CONNS_PER_USER)
 
     async def refresh(self, user_id: int, record: ConnRecord) -> None:
         if record.conn_id in self._conns.get(user_id, {}):
@@ -121,14 +144,33 @@ class RedisLocator:
     def _seen_key(self, uid: int) -> str:
         return f"{self._prefix}:seen:{uid}"
 
-    async def claim(self, user_id: int, record: ConnRecord) -> str | None:
+    async def claim(self, user_id: int, record: ConnRecord) -> list[ConnRecord]:
         async with self._async.pipeline(transaction=True) as pipe:
             pipe.hset(self._conns_key(user_id), record.conn_id, record.encode())
             pipe.expire(self._conns_key(user_id), self._ttl_s)
             pipe.set(self._device_key(user_id, record.device), record.conn_id,
                      ex=self._ttl_s, get=True)
-            _, _, previous = await pipe.execute()
-        return previous
+            pipe.hgetall(self._conns_key(user_id))
+            _, _, previous, raw = await pipe.execute()
+        live, dead = self._split(raw)
+        if dead:
+            await self._async.hdel(self._conns_key(user_id), *dead)
+        displaced = [r for r in live if r.conn_id == previous and r.conn_id != record.conn_id]
+        live = [r for r in live if r not in displaced]
+        return displaced + excess(live, record, settings.IM_MAX_CONNS_PER_USER)
+
+    @staticmethod
+    def _split(raw: dict[str, str]) -> tuple[list[ConnRecord], list[str]]:
+        """(live records, conn ids of expired or unreadable ones)."""
+        now = now_ms()
+        live, dead = [], []
+        for conn_id, value in raw.items():
+            record = ConnRecord.decode(conn_id, value)
+            if record is None or record.expires <= now:
+                dead.append(conn_id)
+            else:
+                live.append(record)
+        return live, dead
 
     async def refresh(self, user_id: int, record: ConnRecord) -> None:
         async with self._async.pipeline(transaction=False) as pipe:
@@ -159,20 +201,16 @@ class RedisLocator:
         for uid, values in zip(user_ids, rows, strict=True):
             live = set()
             for raw in values:
-                node, _, _, expires = raw.rsplit("|", 3)
-                if int(expires) > now:
-                    live.add(node)
+                record = ConnRecord.decode("", raw)
+                if record is not None and record.expires > now:
+                    live.add(record.node)
             for node in live:
                 nodes[node].append(uid)
         return nodes
 
     def conns_of(self, user_id: int) -> list[ConnRecord]:
-        now = now_ms()
-        records = [
-            ConnRecord.decode(conn_id, raw)
-            for conn_id, raw in self._sync.hgetall(self._conns_key(user_id)).items()
-        ]
-        return [r for r in records if r.expires > now]
+        live, _ = self._split(self._sync.hgetall(self._conns_key(user_id)))
+        return live
 
     def presence(self, user_ids: list[int]) -> dict[int, tuple[bool, int | None]]:
         pipe = self._sync.pipeline(transaction=False)
@@ -184,7 +222,8 @@ class RedisLocator:
         answer = {}
         for i, uid in enumerate(user_ids):
             values, seen = rows[2 * i], rows[2 * i + 1]
-            online = any(int(raw.rsplit("|", 1)[1]) > now for raw in values)
+            records = (ConnRecord.decode("", raw) for raw in values)
+            online = any(r is not None and r.expires > now for r in records)
             answer[uid] = (online, int(seen) if seen else None)
         return answer
 

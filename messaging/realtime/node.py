@@ -16,8 +16,11 @@ from collections import defaultdict
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from messaging.realtime.locator import Locator, get_locator
+from accounts.tokens import tokens_state
+from messaging.realtime.db import run_read
+from messaging.realtime.locator import ConnRecord, Locator, get_locator
 from messaging.realtime.outgoing import SharedFrame
+from messaging.realtime.ratelimit import Budget
 from messaging.realtime.session import Session
 from messaging.realtime.writer import BatchWriter
 from messaging.services.message_send import SendOutcome, SendRequest
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DELIVER = "im.deliver"
 CLOSE = "im.close"
+# Tokens checked again per query.
+RECHECK_CHUNK = 1000
 
 
 class Node:
@@ -35,6 +40,7 @@ class Node:
         self.locator = locator
         self.sessions: dict[str, Session] = {}
         self.by_user: dict[int, set[Session]] = defaultdict(set)
+        self._user_budgets: dict[int, Budget] = {}
         self.writer = BatchWriter(after_store=self._after_store)
         self._fanout: asyncio.Queue = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
@@ -51,18 +57,29 @@ class Node:
             asyncio.create_task(self._listen(), name="im-node-listen"),
             asyncio.create_task(self._fanout_loop(), name="im-node-fanout"),
             asyncio.create_task(self._sweep(), name="im-node-sweep"),
+            asyncio.create_task(self._recheck_tokens(), name="im-node-tokens"),
         ]
 
     # --- sessions -----------------------------------------------------------------
 
-    async def register(self, session: Session) -> None:
-        """Make the session reachable; raises (and registers nothing) if the locator
-        cannot be reached."""
-        replaced = await self.locator.claim(session.user_id, session.record())
+    async def register(self, session: Session) -> Budget:
+        """Make the session reachable and return its user's send budget on this node;
+        raises (and registers nothing) if the locator cannot be reached.
+
+        Registering displaces the user's older connection on the same device and the
+        oldest beyond IM_MAX_CONNS_PER_USER, wherever they are: they get `replaced`."""
+        displaced = await self.locator.claim(session.user_id, session.record())
         self.sessions[session.conn_id] = session
         self.by_user[session.user_id].add(session)
-        if replaced and replaced != session.conn_id:
-            await self.close_connections([replaced], "replaced")
+        budget = self._user_budgets.get(session.user_id)
+        if budget is None:
+            budget = self._user_budgets[session.user_id] = Budget(
+                settings.IM_RATE_USER_MSGS_PER_S, settings.IM_RATE_USER_BURST,
+                flood_s=settings.IM_FLOOD_S,
+            )
+        if displaced:
+            await self.close_connections(displaced, "replaced")
+        return budget
 
     async def unregister(self, session: Session) -> None:
         self.sessions.pop(session.conn_id, None)
@@ -71,6 +88,7 @@ class Node:
             peers.discard(session)
             if not peers:
                 del self.by_user[session.user_id]
+                self._user_budgets.pop(session.user_id, None)
         try:
             await self.locator.release(session.user_id, session.record())
         except Exception:
@@ -80,11 +98,11 @@ class Node:
         if session.authenticated:
             await self.locator.refresh(session.user_id, session.record())
 
-    async def close_connections(self, conn_ids: list[str], reason: str) -> None:
+    async def close_connections(self, records: list[ConnRecord], reason: str) -> None:
         """Send `offline` to connections wherever they are, then close them."""
         by_node: dict[str, list[str]] = defaultdict(list)
-        for conn_id in conn_ids:
-            by_node[conn_id.rsplit("#", 1)[0]].append(conn_id)
+        for record in records:
+            by_node[record.node].append(record.conn_id)
         for node, ids in by_node.items():
             if node == self.name:
                 self._close_local(ids, reason)
@@ -181,6 +199,27 @@ class Node:
             for session in list(self.sessions.values()):
                 if now - session.last_rx > limit and not session.closing:
                     session.close()
+
+    async def _recheck_tokens(self) -> None:
+        """Close every connection whose token was revoked, expired or whose user was
+        banned, whether or not the event that should have closed it arrived: the
+        channel layer may drop it, and nothing is kept from a stale token for long."""
+        while True:
+            await asyncio.sleep(settings.IM_TOKEN_RECHECK_S)
+            sessions = [s for s in self.sessions.values() if s.authenticated and not s.closing]
+            for start in range(0, len(sessions), RECHECK_CHUNK):
+                chunk = sessions[start:start + RECHECK_CHUNK]
+                try:
+                    verdicts = await run_read(
+                        tokens_state, [(s.user_id, s.token_key) for s in chunk]
+                    )
+                except Exception:
+                    log.warning("could not check tokens again; retrying later", exc_info=True)
+                    break
+                for session in chunk:
+                    reason = verdicts.get((session.user_id, session.token_key), "logout")
+                    if reason is not None:
+                        session.go_offline(reason)
 
     # --- shutdown ------------------------------------------------------------------
 

@@ -1,11 +1,20 @@
-"""A token bucket: `rate` tokens a second, holding at most `burst`."""
+"""Rate budgets: a token bucket, and how long it has been refusing without a break."""
 
 from __future__ import annotations
 
+import enum
 import time
 
 
+class Verdict(enum.Enum):
+    OK = "ok"
+    REFUSED = "refused"  # over budget: refuse this frame
+    FLOOD = "flood"  # over budget without a break for the flood time: cut the connection
+
+
 class TokenBucket:
+    """`rate` tokens a second, holding at most `burst`."""
+
     __slots__ = ("_rate", "_burst", "_tokens", "_stamp")
 
     def __init__(self, rate: float, burst: float) -> None:
@@ -14,11 +23,34 @@ class TokenBucket:
         self._tokens = burst
         self._stamp = time.monotonic()
 
-    def take(self) -> bool:
-        now = time.monotonic()
+    def take(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
         if self._tokens >= 1:
             self._tokens -= 1
             return True
         return False
+
+
+class Budget:
+    """A token bucket that also tells a passing excess from a flood: a client whose
+    frames it refuses for `flood_s` seconds with no frame let through meanwhile."""
+
+    __slots__ = ("_bucket", "_flood_s", "_over_since")
+
+    def __init__(self, rate: float, burst: float, *, flood_s: float) -> None:
+        self._bucket = TokenBucket(rate, burst)
+        self._flood_s = flood_s
+        self._over_since: float | None = None
+
+    def take(self) -> Verdict:
+        now = time.monotonic()
+        if self._bucket.take(now):
+            self._over_since = None
+            return Verdict.OK
+        if self._over_since is None:
+            self._over_since = now
+        elif now - self._over_since >= self._flood_s:
+            return Verdict.FLOOD
+        return Verdict.REFUSED

@@ -1,9 +1,10 @@
 """One client connection's protocol logic, written once for every transport.
 
 A transport adapter decodes frames into maps and calls `receive`; the session
-answers through `push`, which feeds a bounded outbound queue that the session
-drains into the adapter. The session never touches a socket and never blocks the
-event loop on the database.
+answers through `push`, which encodes the frame for the adapter's wire form and
+queues it, bounded in bytes; a drainer task writes the queue to the adapter, which
+waits while its socket is full. The session never touches a socket and never
+blocks the event loop on the database.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 
-from accounts.tokens import authenticate_token
+from accounts.tokens import authenticate_token, token_is_live
 from improto import frames
-from improto.errors import ProtocolError
+from improto.errors import FRAME_TOO_LARGE, RATE_LIMITED, ProtocolError
 from messaging.realtime.db import run_read
-from messaging.realtime.locator import ConnRecord
-from messaging.realtime.outgoing import Outgoing
-from messaging.realtime.ratelimit import TokenBucket
+from messaging.realtime.locator import ConnRecord, now_ms
+from messaging.realtime.outgoing import Outgoing, encode_for
+from messaging.realtime.ratelimit import Budget, Verdict
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
 from messaging.services.message_send import SendOutcome, SendRequest
 
@@ -36,23 +37,44 @@ _CLOSE = object()
 _counter = itertools.count(1)
 # How long a closing connection may take to flush its last frames before it is cut.
 CLOSE_GRACE_S = 5.0
-# Frames a connection may have queued beyond IM_OUTBOUND_QUEUE while its socket is
-# still taking data: one commit's acks and deliveries arrive together.
-BURST = 2048
-# Extension: the offline reason sent to a connection that cannot keep up.
+# What one queued frame costs beyond its bytes (the object holding them, its slot).
+FRAME_OVERHEAD = 64
+# The drainer hands the adapter at most this much at a time.
+WRITE_CHUNK = 64 * 1024
+# While the socket takes data, a burst (one commit's acks and deliveries arrive
+# together) may queue up to this many times IM_OUTBOUND_BYTES; once the socket is
+# full, IM_OUTBOUND_BYTES is the bound.
+BURST_FACTOR = 4
+# WebSocket close code for a message over the size limit (RFC 6455).
+CLOSE_TOO_BIG = 1009
+# Extension: the offline reasons of PROTOCOL.md 1.1 section 2 point 5.
 SLOW_REASON = "slow"
+FLOOD_REASON = "flood"
+EXPIRED_REASON = "expired"
 
 
 class Adapter(Protocol):
-    async def write(self, frames: list[Outgoing]) -> None: ...
+    form: str  # the wire form frames are encoded in: "tcp", "json" or "msgpack"
 
-    async def close(self) -> None: ...
+    async def write(self, payloads: list[bytes | str]) -> None:
+        """Write encoded frames; return once the socket can take more."""
+
+    async def close(self, code: int = 1000) -> None: ...
 
     def abort(self) -> None: ...
 
 
 def _limits() -> frames.Limits:
     return frames.Limits(max_text_chars=settings.IM_MAX_TEXT_CHARS)
+
+
+def _budget(rate: int, burst: int) -> Budget:
+    return Budget(rate, burst, flood_s=settings.IM_FLOOD_S)
+
+
+def _frame_id(obj: dict) -> str | None:
+    value = obj.get("id")
+    return value if type(value) is str and 0 < len(value) <= 64 else None
 
 
 class Session:
@@ -64,20 +86,24 @@ class Session:
         self.user_id: int | None = None
         self.device: str | None = None
         self.token_key: str | None = None
+        self.since = 0
         self.closing = False
         self.last_rx = time.monotonic()
         self._limits = _limits()
-        # Sends and syncs have budgets of their own, so that a client catching up
-        # (re-sending what was not acked, pulling what it missed) is not refused one
-        # for the other.
-        self._send_bucket = TokenBucket(settings.IM_RATE_MSGS_PER_S, settings.IM_RATE_BURST)
-        self._sync_bucket = TokenBucket(settings.IM_RATE_MSGS_PER_S, settings.IM_RATE_BURST)
+        # Every frame counts against the first budget; sends and syncs have budgets of
+        # their own besides, so that a client catching up (re-sending what was not
+        # acked, pulling what it missed) is not refused one for the other.
+        self._frames = _budget(settings.IM_RATE_FRAMES_PER_S, settings.IM_RATE_FRAMES_BURST)
+        self._sends = _budget(settings.IM_RATE_MSGS_PER_S, settings.IM_RATE_BURST)
+        self._syncs = _budget(settings.IM_RATE_MSGS_PER_S, settings.IM_RATE_BURST)
+        self._user_sends: Budget | None = None  # shared by the user's connections here
         self._out: deque = deque()
-        self._out_limit = settings.IM_OUTBOUND_QUEUE
+        self._out_bytes = 0
+        self._out_limit = settings.IM_OUTBOUND_BYTES
         self._wake = asyncio.Event()
         self._drainer: asyncio.Task | None = None
-        self._blocked = False  # the drainer waits on a write: the peer is not reading
-        self._auth_timer: asyncio.TimerHandle | None = None
+        self._blocked = False  # the drainer waits for the socket: the peer is not reading
+        self._timers: list[asyncio.TimerHandle] = []
         self._last_send: asyncio.Future | None = None
         self._registered = False
 
@@ -86,15 +112,20 @@ class Session:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._drainer = loop.create_task(self._drain(), name=f"im-out-{self.conn_id}")
-        self._auth_timer = loop.call_later(settings.IM_AUTH_TIMEOUT_S, self._auth_timeout)
+        self._timers.append(loop.call_later(settings.IM_AUTH_TIMEOUT_S, self._auth_timeout))
 
     @property
     def authenticated(self) -> bool:
         return self.user_id is not None
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._out_bytes
+
     def record(self) -> ConnRecord:
-        expires = time.time_ns() // 1_000_000 + 3 * settings.IM_HEARTBEAT_S * 1000
-        return ConnRecord(self.conn_id, self.node.name, self.device, self.token_key, expires)
+        expires = now_ms() + 3 * settings.IM_HEARTBEAT_S * 1000
+        return ConnRecord(self.conn_id, self.node.name, self.device, self.token_key, expires,
+                          self.since)
 
     async def flushed(self, timeout: float) -> None:
         """Wait (at most `timeout`) until the queued frames are written and, if the
@@ -105,23 +136,27 @@ class Session:
     async def transport_closed(self) -> None:
         """The adapter calls this once, when the connection is gone for good."""
         self.closing = True
-        if self._auth_timer is not None:
-            self._auth_timer.cancel()
+        self._release_queue()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         if self._drainer is not None and not self._drainer.done():
             self._drainer.cancel()
         if self._registered:
             self._registered = False
             await self.node.unregister(self)
 
-    def close(self, *last_frames: dict) -> None:
+    def close(self, *last_frames: dict, code: int = 1000) -> None:
         """Send `last_frames`, then close; cut the connection if it will not flush."""
         if self.closing:
             return
         self.closing = True
-        self._out.extend(last_frames)
-        self._out.append(_CLOSE)
+        for frame in last_frames:  # beyond the bound: a few small frames, once
+            self._enqueue(encode_for(frame, self.adapter.form))
+        self._out.append((_CLOSE, code))
         self._wake.set()
-        asyncio.get_running_loop().call_later(CLOSE_GRACE_S, self.adapter.abort)
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(CLOSE_GRACE_S, self.adapter.abort))
 
     def go_offline(self, reason: str, reconnect: dict | None = None) -> None:
         self.close(frames.offline(reason=reason, reconnect=reconnect))
@@ -129,7 +164,8 @@ class Session:
     def fail(self, error: ProtocolError) -> None:
         """Answer a protocol error; close the connection if its code says so."""
         if error.closes:
-            self.close(error.to_frame())
+            self.close(error.to_frame(), code=CLOSE_TOO_BIG if error.code == FRAME_TOO_LARGE
+                       else 1000)
         else:
             self.push(error.to_frame())
 
@@ -138,18 +174,25 @@ class Session:
     def push(self, frame: Outgoing) -> None:
         if self.closing:
             return
-        queued = len(self._out)
-        if (queued >= self._out_limit and self._blocked) or queued >= self._out_limit + BURST:
-            # It cannot keep up (its socket is full and the queue too): it resyncs
-            # from its last seq when it returns, and no one waits for it meanwhile.
-            # A full queue alone is a burst (a batch's acks arrive together), not
-            # a slow client.
-            self._out.clear()
+        payload = encode_for(frame, self.adapter.form)
+        queued = self._out_bytes + len(payload) + FRAME_OVERHEAD
+        if queued > self._out_limit and (self._blocked or queued > BURST_FACTOR * self._out_limit):
+            # It does not read as fast as its frames come: it resyncs from its last
+            # seq when it returns, and no one waits for it meanwhile.
+            self._release_queue()
             log.info("connection %s too slow; closing it", self.conn_id)
             self.go_offline(SLOW_REASON)
             return
-        self._out.append(frame)
+        self._enqueue(payload)
         self._wake.set()
+
+    def _enqueue(self, payload: bytes | str) -> None:
+        self._out.append(payload)
+        self._out_bytes += len(payload) + FRAME_OVERHEAD
+
+    def _release_queue(self) -> None:
+        self._out.clear()
+        self._out_bytes = 0
 
     async def _drain(self) -> None:
         try:
@@ -158,22 +201,27 @@ class Session:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                batch = []
-                while self._out and len(batch) < 64:
-                    frame = self._out.popleft()
-                    if frame is _CLOSE:
+                batch: list[bytes | str] = []
+                size = 0
+                while self._out and size < WRITE_CHUNK:
+                    item = self._out.popleft()
+                    if type(item) is tuple:  # (_CLOSE, code)
                         if batch:
                             await self.adapter.write(batch)
-                        await self.adapter.close()
+                        self._release_queue()
+                        await self.adapter.close(item[1])
                         return
-                    batch.append(frame)
+                    batch.append(item)
+                    size += len(item) + FRAME_OVERHEAD
                 self._blocked = True
                 await self.adapter.write(batch)
                 self._blocked = False
+                self._out_bytes = max(0, self._out_bytes - size)
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer went away mid-write
             log.debug("writing to %s failed", self.conn_id, exc_info=True)
+            self._release_queue()
             self.adapter.abort()
 
     # --- inbound --------------------------------------------------------------------
@@ -182,10 +230,12 @@ class Session:
         """Handle one decoded frame (a map) from the client."""
         if self.closing:
             return
-        self.last_rx = time.monotonic()
+        self.last_rx = time.monotonic()  # over budget or not, it proves liveness
+        if not self._admit(self._frames, obj):
+            return
         if not self.authenticated and obj.get("type") != "auth":
-            frame_id = obj.get("id") if isinstance(obj.get("id"), str) else None
-            self.fail(ProtocolError("unauthenticated", "the first frame must be auth", frame_id))
+            self.fail(ProtocolError("unauthenticated", "the first frame must be auth",
+                                    _frame_id(obj)))
             return
         try:
             command = frames.parse_command(obj, self._limits)
@@ -202,20 +252,38 @@ class Session:
             log.exception("frame %r on %s failed", command.id, self.conn_id)
             self.push(frames.error(code="internal", message="try again", id=command.id))
 
+    def _admit(self, budget: Budget, obj: dict) -> bool:
+        """Take one from `budget`. Over it, a frame with an id is answered
+        `rate_limited` and one without is dropped; a flood closes the connection."""
+        verdict = budget.take()
+        if verdict is Verdict.OK:
+            return True
+        if verdict is Verdict.FLOOD:
+            log.info("connection %s kept sending over its budget; closing it", self.conn_id)
+            self.go_offline(FLOOD_REASON)
+            return False
+        frame_id = _frame_id(obj)
+        if frame_id is not None:
+            self.push(frames.error(code=RATE_LIMITED, message="too many frames; slow down",
+                                   id=frame_id))
+        return False
+
     async def _dispatch(self, command: frames.Command) -> None:
         if isinstance(command, frames.Heartbeat):
-            self.push(frames.heartbeat_reply(ts=_now_ms(), id=command.id))
+            self.push(frames.heartbeat_reply(ts=now_ms(), id=command.id))
             await self.node.heartbeat(self)
             return
         if isinstance(command, frames.Auth):
             await self._auth(command)
             return
-        bucket = self._send_bucket if isinstance(command, frames.Send) else self._sync_bucket
-        if not bucket.take():
-            raise ProtocolError("rate_limited", "too many frames; slow down", command.id)
+        raw = {"id": command.id}
         if isinstance(command, frames.Send):
-            self._send(command)
-        elif isinstance(command, frames.SyncChannels):
+            if self._admit(self._sends, raw) and self._admit(self._user_sends, raw):
+                self._send(command)
+            return
+        if not self._admit(self._syncs, raw):
+            return
+        if isinstance(command, frames.SyncChannels):
             await self._after_own_sends()
             channels = await run_read(channel_list, user_id=self.user_id)
             self.push(frames.sync_channels_reply(
@@ -228,6 +296,7 @@ class Session:
                 page = await run_read(
                     channel_messages, user_id=self.user_id, channel=command.channel,
                     after=command.after, limit=command.limit,
+                    max_bytes=settings.IM_SYNC_MAX_BYTES,
                 )
             except ChannelForbidden as exc:
                 raise ProtocolError("forbidden", str(exc), command.id) from None
@@ -244,20 +313,35 @@ class Session:
             return
         if identity is None:
             raise ProtocolError("bad_token", "unknown, expired or revoked token", command.id)
-        if self._auth_timer is not None:
-            self._auth_timer.cancel()
         self.user_id = identity.user_id
         self.token_key = identity.token_key
         self.device = command.device
+        self.since = now_ms()
         try:
-            await self.node.register(self)
+            self._user_sends = await self.node.register(self)
         except Exception:
             self.user_id = self.token_key = self.device = None  # still unauthenticated
             raise
         self._registered = True
+        # A ban or a logout that committed after the check above and before the
+        # registration found no connection to close: look again, now that any later
+        # one will find this connection.
+        if not await run_read(token_is_live, user_id=self.user_id, token_key=self.token_key):
+            self._registered = False
+            await self.node.unregister(self)
+            raise ProtocolError("bad_token", "unknown, expired or revoked token", command.id)
+        if self.closing:
+            return
+        for timer in self._timers:
+            timer.cancel()  # the auth timeout
+        self._timers.clear()
+        if identity.expiry_ms is not None:
+            delay = max(0.0, (identity.expiry_ms - now_ms()) / 1000)
+            loop = asyncio.get_running_loop()
+            self._timers.append(loop.call_later(delay, self.go_offline, EXPIRED_REASON))
         self.push(frames.auth_ok(
             id=command.id, user=self.user_id, device=self.device,
-            heartbeat=settings.IM_HEARTBEAT_S, ts=_now_ms(),
+            heartbeat=settings.IM_HEARTBEAT_S, ts=now_ms(),
         ))
 
     def _auth_timeout(self) -> None:
@@ -291,7 +375,3 @@ class Session:
         """A sync answers after the sends that came before it on this connection."""
         if self._last_send is not None and not self._last_send.done():
             await asyncio.wait([self._last_send])
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+from msgpack import packb
+
 from improto.channels import parse_channel
 from messaging.models import Membership
 from messaging.store import StoredMessage, get_store
@@ -35,15 +38,34 @@ def channel_check_access(*, user_id: int, channel: str) -> None:
 
 
 def channel_messages(
-    *, user_id: int, channel: str, after: int = 0, before: int | None = None, limit: int = 100
+    *, user_id: int, channel: str, after: int = 0, before: int | None = None, limit: int = 100,
+    max_bytes: int | None = None,
 ) -> ChannelPage:
+    """A page of history. It stops before `max_bytes` (IM_SYNC_MAX_BYTES by default)
+    of messages, holding at least one: a reader asks again from where it ends."""
     channel_check_access(user_id=user_id, channel=channel)
     store = get_store()
     # last_seq is read first: every message up to it is stored, so the page and the
     # number never disagree in a way that shows a hole.
     last_seq = store.last_seqs([channel])[channel]
     messages = store.range(channel, after=after, before=before, limit=limit)
+    budget = settings.IM_SYNC_MAX_BYTES if max_bytes is None else max_bytes
+    # Paging forward keeps the oldest; paging back (only `before`) keeps the newest.
+    messages = _within(messages, budget, newest=bool(before is not None and not after))
     return ChannelPage(channel=channel, messages=messages, last_seq=max(last_seq, _top(messages)))
+
+
+def _within(messages: list[StoredMessage], budget: int, *, newest: bool) -> list[StoredMessage]:
+    ordered = reversed(messages) if newest else messages
+    kept, size = [], 0
+    for message in ordered:
+        size += len(packb(message.to_frame()))
+        if kept and size > budget:
+            break
+        kept.append(message)
+    if newest:
+        kept.reverse()
+    return kept
 
 
 def _top(messages: list[StoredMessage]) -> int:

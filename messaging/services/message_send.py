@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 
 from improto.channels import g_channel, p_channel
 from improto.frames import MEDIA_TYPES
@@ -55,7 +56,19 @@ class SendOutcome:
 
 
 def messages_send(requests: Sequence[SendRequest]) -> list[SendOutcome]:
-    """Store every acceptable request of the batch, in order; one outcome per request."""
+    """Store every acceptable request of the batch, in order; one outcome per request.
+
+    The checks and the writes are one transaction, and the senders' rows are locked
+    in it: a ban (or an account closed) either commits before, and its user's
+    messages are refused, or waits for this batch to commit. Nothing from a user is
+    stored after the commit that disabled them, whatever the connection believed.
+    """
+    with transaction.atomic():
+        return _send_batch(requests)
+
+
+def _send_batch(requests: Sequence[SendRequest]) -> list[SendOutcome]:
+    senders = _lock_active_senders({r.sender_id for r in requests})
     users = _active_users({r.to for r in requests if r.to is not None})
     groups = _group_members({r.group for r in requests if r.group is not None})
     media = media_for_send(r.body.get("media") for r in requests if r.type in MEDIA_TYPES)
@@ -64,7 +77,7 @@ def messages_send(requests: Sequence[SendRequest]) -> list[SendOutcome]:
     accepted: list[tuple[int, NewMessage, frozenset[int]]] = []
     grants: list[tuple[str, str]] = []
     for index, request in enumerate(requests):
-        refused = _refusal(request, users, groups, media)
+        refused = _refusal(request, senders, users, groups, media)
         if refused is not None:
             outcomes.append(SendOutcome(refused=refused))
             continue
@@ -107,10 +120,13 @@ def now_ms() -> int:
 
 def _refusal(
     request: SendRequest,
+    senders: set[int],
     users: set[int],
     groups: dict[int, frozenset[int]],
     media: dict[str, MediaFile],
 ) -> SendRefused | None:
+    if request.sender_id not in senders:
+        return SendRefused("forbidden", "this account is disabled")
     if request.type in MEDIA_TYPES:
         media_id = request.body.get("media")
         found = media.get(media_id)
@@ -131,6 +147,16 @@ def _refusal(
     if request.to not in users:
         return SendRefused("not_found", f"no such user: {request.to}")
     return None
+
+
+def _lock_active_senders(ids: set[int]) -> set[int]:
+    """The active ones among `ids`, their rows locked to commit (in id order, so that
+    two writers never deadlock; no writer holds a channel's lock while it waits)."""
+    query = (
+        get_user_model().objects.select_for_update(no_key=True)
+        .filter(pk__in=ids, is_active=True).order_by("pk")
+    )
+    return set(query.values_list("pk", flat=True))
 
 
 def _active_users(ids: set[int]) -> set[int]:

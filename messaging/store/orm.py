@@ -25,7 +25,9 @@ class OrmMessageStore:
         if not batch:
             return []
         channels = sorted({m.channel for m in batch})
-        with transaction.atomic():
+        # Part of the caller's transaction when there is one (the write path's), no
+        # savepoint of its own: a failure rolls the whole batch back.
+        with transaction.atomic(savepoint=False):
             states = self._lock_states(channels)
             existing = self._existing(batch, channels)
             results: list[AppendResult] = []

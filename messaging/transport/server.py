@@ -15,10 +15,12 @@ from collections.abc import Callable
 
 import daphne.server  # noqa: I001 - must come first: it installs Twisted's asyncio reactor
 from daphne.server import Server
+from django.conf import settings
 
 from messaging.realtime import gateway
 from messaging.realtime.node import current_node, get_node
 from messaging.transport.tcp import start_tcp_server
+from messaging.transport.ws_protocol import SCOPE_KEY, configure_factory
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,10 @@ class ImServer(Server):
         graceful_signals: bool = False,
         **kwargs,
     ) -> None:
+        # A WebSocket message over the frame limit is refused at its header
+        # (messaging/transport/ws_protocol.py), as a TCP frame is.
+        kwargs["websocket_max_message_size"] = settings.IM_MAX_FRAME_BYTES
+        kwargs["websocket_max_frame_size"] = settings.IM_MAX_FRAME_BYTES
         super().__init__(*args, **kwargs)
         self.tcp_host = tcp_host
         self.tcp_port = tcp_port
@@ -52,6 +58,23 @@ class ImServer(Server):
         self.graceful_signals = graceful_signals
         self.tcp_server: asyncio.Server | None = None
         self._stopping = False
+
+    # Daphne's run() builds its WebSocket factory and assigns it here: the factory is
+    # configured as it arrives, before the server listens.
+    @property
+    def ws_factory(self):
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, factory) -> None:
+        configure_factory(factory)
+        self._ws_factory = factory
+
+    def create_application(self, protocol, scope):
+        link = getattr(protocol, "link", None)
+        if link is not None:
+            scope = {**scope, SCOPE_KEY: link}
+        return super().create_application(protocol, scope)
 
     def run(self) -> None:
         from twisted.internet import reactor

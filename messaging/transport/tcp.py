@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import struct
 
 from django.conf import settings
 
 from improto.codec import decode_payload
 from improto.errors import ProtocolError
-from improto.framing import TcpFrameDecoder
+from improto.framing import FrameError, TcpFrameDecoder
 from messaging.realtime.node import get_node
-from messaging.realtime.outgoing import Outgoing, encode_for
-from messaging.realtime.session import Session
+from messaging.realtime.session import CLOSE_GRACE_S, Session
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +25,31 @@ LISTEN_BACKLOG = 4096
 
 
 class TcpAdapter:
+    form = "tcp"
+
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
 
-    async def write(self, frames: list[Outgoing]) -> None:
-        self._writer.write(b"".join(encode_for(frame, "tcp") for frame in frames))
-        await self._writer.drain()
+    async def write(self, payloads: list[bytes]) -> None:
+        self._writer.write(b"".join(payloads))
+        await self._writer.drain()  # waits while the socket's buffer is over its mark
 
-    async def close(self) -> None:
+    async def close(self, code: int = 1000) -> None:
         if not self._writer.is_closing():
             self._writer.close()
 
     def abort(self) -> None:
-        self._writer.transport.abort()
+        reset(self._writer.transport)
+
+
+def reset(transport: asyncio.Transport) -> None:
+    """Drop the connection with a reset: a plain close would leave what the peer did
+    not read in the kernel, behind a FIN it never reads either."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -49,17 +63,23 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
             if not data:
                 break
             try:
-                payloads = decoder.feed(data)
+                payloads, framing_error = decoder.feed(data), None
+            except FrameError as error:
+                # The good frames that came before the bad header are handled first.
+                payloads, framing_error = error.payloads, error
+            try:
                 for payload in payloads:
                     await session.receive(decode_payload(payload, "msgpack"))
                     if session.closing:
                         break
+                if framing_error is not None:
+                    raise framing_error
             except ProtocolError as error:
                 session.fail(error)
                 break
         # Let the session flush what it has queued (it closes the socket itself).
         if session.closing:
-            await session.flushed(timeout=5)
+            await session.flushed(timeout=CLOSE_GRACE_S)
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     except asyncio.CancelledError:
@@ -68,7 +88,9 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
     finally:
         await session.transport_closed()
         if not writer.is_closing():
-            writer.close()
+            # What could not be flushed by now never will be: a graceful close would
+            # keep the connection and its buffer until the peer reads.
+            reset(writer.transport)
 
 
 async def start_tcp_server(host: str, port: int) -> asyncio.Server:

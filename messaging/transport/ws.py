@@ -15,8 +15,8 @@ from django.conf import settings
 from improto.codec import decode_payload
 from improto.errors import ProtocolError
 from messaging.realtime.node import get_node
-from messaging.realtime.outgoing import Outgoing, encode_for
 from messaging.realtime.session import Session
+from messaging.transport.ws_protocol import SCOPE_KEY, WsLink
 
 
 class WebSocketAdapter(AsyncConsumer):
@@ -34,6 +34,10 @@ class WebSocketAdapter(AsyncConsumer):
         if handler is None:
             raise ValueError(f"no handler for message type {message['type']}")
         await handler(message)
+
+    @property
+    def form(self) -> str:
+        return self.encoding or "json"
 
     async def websocket_connect(self, message) -> None:
         await self.send({"type": "websocket.accept"})
@@ -72,23 +76,32 @@ class WebSocketAdapter(AsyncConsumer):
 
     # --- the session's adapter interface ------------------------------------------------
 
-    async def write(self, frames: list[Outgoing]) -> None:
-        encoding = self.encoding or "json"
-        for frame in frames:
-            payload = encode_for(frame, encoding)
-            if encoding == "json":
-                await self.send({"type": "websocket.send", "text": payload})
-            else:
-                await self.send({"type": "websocket.send", "bytes": payload})
+    @property
+    def link(self) -> WsLink | None:
+        return self.scope.get(SCOPE_KEY)
 
-    async def close(self) -> None:
-        if not self.close_sent:
-            self.close_sent = True
-            await self.send({"type": "websocket.close", "code": 1000})
+    async def write(self, payloads: list[bytes | str]) -> None:
+        gate = self.link.gate if self.link is not None else None
+        key = "text" if self.form == "json" else "bytes"
+        for payload in payloads:
+            if gate is not None and not gate.is_open:
+                # The socket's buffer is full: what waits stays in the session's
+                # queue, counted against its bound, not in Twisted's.
+                await gate.wait_open()
+            await self.send({"type": "websocket.send", key: payload})
+
+    async def close(self, code: int = 1000) -> None:
+        if self.close_sent:
+            return
+        self.close_sent = True
+        if code != 1000 and self.link is not None:
+            self.link.close(code)  # ASGI's close takes 1000 and 3000-4999 only
+        else:
+            await self.send({"type": "websocket.close", "code": code})
 
     def abort(self) -> None:
-        # ASGI has no abort: a close request (Daphne drops the link if the
-        # closing handshake does not finish) is the strongest signal there is.
-        if not self.close_sent:
+        if self.link is not None:
+            self.link.reset()
+        elif not self.close_sent:
             self.close_sent = True
-            asyncio.ensure_future(self.send({"type": "websocket.close", "code": 1011}))
+            asyncio.ensure_future(self.send({"type": "websocket.close", "code": 1000}))

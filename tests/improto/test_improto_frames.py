@@ -139,9 +139,18 @@ def test_auth_token_limit():
     rejected({"type": "auth", "token": "x" * 11}, limits=Limits(max_token_chars=10))
 
 
-@pytest.mark.parametrize("device", ["", "d" * 65, 3, True, ["d"], "d\x00", "\ud800"])
+@pytest.mark.parametrize("device", [
+    "", "d" * 65, 3, True, ["d"], "d\x00", "\ud800",
+    # Outside the alphabet (letters, digits, -_.:@): separators, spaces, look-alikes.
+    "pho|ne", "pho ne", "a/b", "a#1", "ph\u043ene", "\u00e9", "a\nb",
+])
 def test_auth_bad_device(device):
     rejected({"type": "auth", "token": "t", "device": device})
+
+
+@pytest.mark.parametrize("device", ["phone-1", "A.b_c:d@e-9", "-", "@"])
+def test_auth_device_alphabet(device):
+    assert parse_command({"type": "auth", "token": "t", "device": device}).device == device
 
 
 def test_auth_device_limit():

@@ -359,8 +359,9 @@ def sends(draw):
     return Send(id=draw(frame_ids), type=kind, to=to, group=group, body=body)
 
 
+device_names = st.from_regex(r"[A-Za-z0-9_.:@-]{1,64}", fullmatch=True)
 commands = st.one_of(
-    st.builds(Auth, optional_ids, safe_text(1, 256), safe_text(1, 64), st.just(1)),
+    st.builds(Auth, optional_ids, safe_text(1, 256), device_names, st.just(1)),
     st.builds(Heartbeat, optional_ids),
     st.builds(SyncChannels, optional_ids),
     st.builds(SyncRange, optional_ids, channels, st.integers(0, MAX), st.integers(1, 500)),

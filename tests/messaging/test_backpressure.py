@@ -9,7 +9,8 @@ from tests.support.clients import TcpClient, ahttp, connect, make_user
 
 
 async def test_slow_reader_is_cut_and_others_are_served(make_deployment):
-    dep = make_deployment(IM_OUTBOUND_QUEUE=50, IM_RATE_MSGS_PER_S=100000,
+    dep = make_deployment(IM_OUTBOUND_BYTES=1_000_000, IM_SYNC_MAX_BYTES=65536,
+                          IM_RATE_MSGS_PER_S=100000,
                           IM_RATE_BURST=100000)
     server = dep.start_server()
     alice, bob = await make_user(server.base_url), await make_user(server.base_url)

@@ -98,7 +98,7 @@ async def test_rate_limit_answers_rate_limited_and_keeps_the_connection(make_dep
     assert acked == ["r0", "r1", "r2"] and limited == ["r3", "r4", "r5"]
     await client.send({"type": "sync", "id": "s"})  # syncs have a budget of their own
     assert (await client.recv())["type"] == "sync"
-    await client.send({"type": "heartbeat"})  # heartbeats are never limited
+    await client.send({"type": "heartbeat"})  # heartbeats count only in the frame budget
     assert (await client.recv())["type"] == "heartbeat"
 
 

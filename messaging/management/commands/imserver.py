@@ -51,8 +51,6 @@ class Command(BaseCommand):
             tcp_port=None if no_tcp else tcp_port,
             on_ready=ready,
             websocket_timeout=-1,
-            websocket_max_message_size=max(1 << 20, 4 * settings.IM_MAX_FRAME_BYTES),
-            websocket_max_frame_size=max(1 << 20, 4 * settings.IM_MAX_FRAME_BYTES),
             application_close_timeout=5,
             verbosity=0,
         )

@@ -1,0 +1,124 @@
+"""Daphne's WebSocket protocol with back-pressure, real closes, and the size rule.
+
+Daphne hands every frame the application sends straight to the socket's transport,
+which buffers without bound and tells the application nothing. This protocol
+registers a push producer (`WriteGate`) on the transport once the connection is a
+WebSocket: Twisted pauses it when its write buffer is full and resumes it when the
+buffer drains, and the application's adapter waits on it before writing more.
+
+ASGI can close a WebSocket only with the codes autobahn's `sendClose` takes (1000,
+3000-4999) and cannot drop one; `WsLink` can do both (close with 1009, reset a
+connection whose peer reads nothing). The link reaches the application in the
+connection's ASGI scope (`SCOPE_KEY`).
+
+A message over the size limit is refused at its frame header, before its body is
+buffered: the client gets `error/frame_too_large` (in the encoding of the message's
+own type) and the close code 1009, never a dropped connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+from improto.codec import encode_payload
+from improto.errors import FRAME_TOO_LARGE
+from improto.frames import error
+
+SCOPE_KEY = "im.ws_link"
+_BINARY = 2  # the WebSocket opcode of a binary message
+
+
+@implementer(IPushProducer)
+class WriteGate:
+    """Open while the transport takes data; closed while its buffer is full."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self.stopped = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    async def wait_open(self) -> None:
+        await self._open.wait()
+
+    # IPushProducer: called by the transport.
+    def pauseProducing(self) -> None:
+        self._open.clear()
+
+    def resumeProducing(self) -> None:
+        self._open.set()
+
+    def stopProducing(self) -> None:
+        # The connection is gone: nobody must wait on it any more.
+        self.stopped = True
+        self._open.set()
+
+
+class WsLink:
+    """What the application may do to its WebSocket beyond ASGI."""
+
+    def __init__(self, protocol: WebSocketProtocol) -> None:
+        self._protocol = protocol
+        self.gate = WriteGate()
+
+    def close(self, code: int) -> None:
+        """Start the closing handshake with `code` (any code, 1009 included)."""
+        if self._protocol.state == self._protocol.STATE_OPEN:
+            self._protocol.sendCloseFrame(code=code, isReply=False)
+
+    def reset(self) -> None:
+        """Drop the connection at once with a reset, unsent data and all."""
+        transport = self._protocol.transport
+        if transport is None:
+            return
+        with contextlib.suppress(OSError, AttributeError):
+            transport.getHandle().setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+        transport.abortConnection()
+
+
+class GuardedWebSocketProtocol(WebSocketProtocol):
+    link: WsLink | None = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        transport = self.transport
+        self.link = WsLink(self)
+        if hasattr(transport, "registerProducer"):
+            # The HTTP channel that upgraded this connection registered itself as
+            # the producer; from here on the WebSocket is what writes.
+            transport.unregisterProducer()
+            transport.registerProducer(self.link.gate, True)
+
+    def connectionLost(self, reason) -> None:
+        if self.link is not None:
+            self.link.gate.stopProducing()
+        super().connectionLost(reason)
+
+    def _max_message_size_exceeded(self, msg_size, max_msg_size, reason) -> None:
+        # Autobahn's hook for an oversized message, called from its frame header.
+        if self.state == self.STATE_OPEN:
+            binary = getattr(self, "message_opcode", None) == _BINARY
+            frame = error(code=FRAME_TOO_LARGE, message=f"a frame is at most {max_msg_size} bytes")
+            payload = encode_payload(frame, "msgpack" if binary else "json")
+            self.sendMessage(payload if binary else payload.encode(), binary)
+        super()._max_message_size_exceeded(msg_size, max_msg_size, reason)
+
+
+def configure_factory(factory: WebSocketFactory) -> None:
+    """Make Daphne's WebSocket factory build guarded protocols. (The size limits are
+    Daphne's own options, `websocket_max_message_size` and `_frame_size`.)"""
+    factory.protocol = GuardedWebSocketProtocol
+    # Fail a connection with a close frame and its code, not a dropped socket.
+    factory.setProtocolOptions(failByDrop=False)
