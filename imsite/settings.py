@@ -226,7 +226,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-IM_TOKEN_TTL_S = _env_int("IM_TOKEN_TTL_S", 30 * 24 * 3600, minimum=60)
+IM_TOKEN_TTL_S = _env_int("IM_TOKEN_TTL_S", 30 * 24 * 3600, minimum=1)
 REST_KNOX = {
     "TOKEN_TTL": timedelta(seconds=IM_TOKEN_TTL_S),
     "AUTH_HEADER_PREFIX": "Token",

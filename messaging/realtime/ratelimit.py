@@ -23,6 +23,14 @@ class TokenBucket:
         self._tokens = burst
         self._stamp = time.monotonic()
 
+    @property
+    def tokens(self) -> float:
+        return self._tokens
+
+    @property
+    def burst(self) -> float:
+        return self._burst
+
     def take(self, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
@@ -34,8 +42,12 @@ class TokenBucket:
 
 
 class Budget:
-    """A token bucket that also tells a passing excess from a flood: a client whose
-    frames it refuses for `flood_s` seconds with no frame let through meanwhile."""
+    """A token bucket that also tells a passing excess from a flood.
+
+    A client is over its budget from the first frame refused until its bucket has
+    refilled to half the burst (it slowed down for a while); one that is still over it
+    `flood_s` seconds later is flooding, however many frames the rate lets through
+    meanwhile."""
 
     __slots__ = ("_bucket", "_flood_s", "_over_since")
 
@@ -47,7 +59,8 @@ class Budget:
     def take(self) -> Verdict:
         now = time.monotonic()
         if self._bucket.take(now):
-            self._over_since = None
+            if self._over_since is not None and self._bucket.tokens >= self._bucket.burst / 2:
+                self._over_since = None
             return Verdict.OK
         if self._over_since is None:
             self._over_since = now

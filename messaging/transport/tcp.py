@@ -14,7 +14,7 @@ from improto.codec import decode_payload
 from improto.errors import ProtocolError
 from improto.framing import FrameError, TcpFrameDecoder
 from messaging.realtime.node import get_node
-from messaging.realtime.session import CLOSE_GRACE_S, Session
+from messaging.realtime.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ LISTEN_BACKLOG = 4096
 
 class TcpAdapter:
     form = "tcp"
+    closed = False  # the session wrote its last frame and closed
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
@@ -35,8 +36,10 @@ class TcpAdapter:
         await self._writer.drain()  # waits while the socket's buffer is over its mark
 
     async def close(self, code: int = 1000) -> None:
-        if not self._writer.is_closing():
-            self._writer.close()
+        """Everything is written: half-close, and let the client close its side."""
+        self.closed = True
+        if not self._writer.is_closing() and self._writer.can_write_eof():
+            self._writer.write_eof()
 
     def abort(self) -> None:
         reset(self._writer.transport)
@@ -54,14 +57,17 @@ def reset(transport: asyncio.Transport) -> None:
 
 async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     node = await get_node()
-    session = Session(node, TcpAdapter(writer), transport="tcp")
+    adapter = TcpAdapter(writer)
+    session = Session(node, adapter, transport="tcp")
     session.start()
     decoder = TcpFrameDecoder(settings.IM_MAX_FRAME_BYTES)
     try:
-        while not session.closing:
-            data = await reader.read(READ_CHUNK)
-            if not data:
-                break
+        while data := await reader.read(READ_CHUNK):
+            if session.closing:
+                # Read and drop what the client still sends until it closes (the
+                # session's close grace bounds the wait): closing on unread input
+                # would reset the connection and destroy the last frames sent to it.
+                continue
             try:
                 payloads, framing_error = decoder.feed(data), None
             except FrameError as error:
@@ -76,21 +82,20 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
                     raise framing_error
             except ProtocolError as error:
                 session.fail(error)
-                break
-        # Let the session flush what it has queued (it closes the socket itself).
-        if session.closing:
-            await session.flushed(timeout=CLOSE_GRACE_S)
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     except asyncio.CancelledError:
-        writer.transport.abort()
+        reset(writer.transport)
         raise
     finally:
         await session.transport_closed()
         if not writer.is_closing():
-            # What could not be flushed by now never will be: a graceful close would
-            # keep the connection and its buffer until the peer reads.
-            reset(writer.transport)
+            if adapter.closed and not writer.transport.get_write_buffer_size():
+                writer.close()  # all written, the client gone: a plain close
+            else:
+                # What could not be flushed by now never will be: a graceful close
+                # would keep the connection and its buffer until the peer reads.
+                reset(writer.transport)
 
 
 async def start_tcp_server(host: str, port: int) -> asyncio.Server:

@@ -45,3 +45,10 @@ class AdminSession:
         """The admin's ban action: deactivate, revoke tokens, offline/kicked."""
         return self.post("/admin/accounts/user/",
                          {"action": "ban", "_selected_action": str(user_id)})
+
+
+def django_shell(server, code: str) -> None:
+    """Run Python in the server's Django settings, straight on its database: a change
+    that reaches no live connection (no event, no kick), as a lost event would."""
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", code],
+                   cwd=ROOT, env=server.env, check=True, timeout=60)

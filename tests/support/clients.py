@@ -89,6 +89,15 @@ class WireClient:
             assert frame.get("type") == kind, f"expected {kind}, got {frame}"
             return frame
 
+    async def expect_any(self, kinds: tuple[str, ...], timeout: float = TIMEOUT) -> dict:
+        """The next frame whose type is one of `kinds`, skipping heartbeat replies."""
+        while True:
+            frame = await self.recv(timeout)
+            if frame.get("type") == "heartbeat" and "heartbeat" not in kinds:
+                continue
+            assert frame.get("type") in kinds, f"expected one of {kinds}, got {frame}"
+            return frame
+
     async def acks(self, count: int, timeout: float = TIMEOUT) -> list[dict]:
         """The next `count` acks, skipping whatever else arrives meanwhile."""
         acks = []
