@@ -18,6 +18,7 @@ from .errors import (
     SendFailed,
     SendTimeout,
     SessionEnded,
+    TokenExpired,
 )
 from .models import Channel, Message, Status
 from .store import StateStore
@@ -33,6 +34,7 @@ __all__ = [
     "ConnectTimeout",
     "IMError",
     "Kicked",
+    "TokenExpired",
     "LoggedOut",
     "Message",
     "NetworkError",

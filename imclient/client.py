@@ -41,6 +41,7 @@ from .errors import (
     SendFailed,
     SendTimeout,
     SessionEnded,
+    TokenExpired,
 )
 from .models import Channel, Message, Status
 from .rest import Rest
@@ -58,7 +59,8 @@ SYNC_PAGE = 100  # small pages make progress on a link that keeps failing
 _SHAPE_LIMITS = Limits(max_text_chars=10**7)
 # Server error codes after which the same frame may simply be sent again.
 _RETRYABLE = frozenset({"rate_limited", "internal"})
-_ENDING = {"kicked": Kicked, "logout": LoggedOut, "replaced": Replaced}
+_ENDING = {"kicked": Kicked, "logout": LoggedOut, "expired": TokenExpired,
+           "replaced": Replaced}
 _END = object()  # queue sentinel: no more messages
 
 
@@ -89,11 +91,13 @@ class _Reconnect(Exception):
     """The server asked us to go (offline rebalance/shutdown/slow...) or the token
     was refreshed: reconnect, maybe to `address`."""
 
-    def __init__(self, reason: str, address: str | None = None, *, immediate: bool = False):
+    def __init__(self, reason: str, address: str | None = None, *, immediate: bool = False,
+                 renew: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.address = address
         self.immediate = immediate
+        self.renew = renew  # log in again first (the token expired)
 
 
 class _Silent(ConnectionLost):
@@ -491,6 +495,8 @@ class Client:
             except _Reconnect as request:
                 reason = request.reason
                 self._redirect = request.address
+                if request.renew and not await self._refresh_token():
+                    raise TokenExpired() from None
                 if request.immediate or request.address or request.reason == "rebalance":
                     delay = 0.0
             except (ConnectionLost, NetworkError) as error:
@@ -847,6 +853,8 @@ class Client:
 
     def _on_offline(self, frame: dict) -> None:
         reason = str(frame.get("reason"))
+        if reason == "expired" and self._credentials is not None:
+            raise _Reconnect(reason, immediate=True, renew=True)
         if reason in _ENDING:
             raise _ENDING[reason]()
         reconnect = frame.get("reconnect")

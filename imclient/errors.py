@@ -31,7 +31,7 @@ class ConnectTimeout(IMError, TimeoutError):
 class SessionEnded(IMError):
     """The server ended the session for good; the client does not reconnect.
 
-    `reason` is the `offline` reason (`kicked`, `logout`, `replaced`).
+    `reason` is the `offline` reason (`kicked`, `logout`, `expired`, `replaced`).
     """
 
     reason = "ended"
@@ -50,6 +50,12 @@ class LoggedOut(SessionEnded):
     """`offline`/`logout`: the token was logged out (here or on another device)."""
 
     reason = "logout"
+
+
+class TokenExpired(SessionEnded):
+    """`offline`/`expired`: the token reached its expiry; log in again for a new one."""
+
+    reason = "expired"
 
 
 class Replaced(SessionEnded):

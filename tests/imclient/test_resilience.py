@@ -8,13 +8,23 @@ import random
 
 import pytest
 
-from imclient import Backoff, Client, Kicked, LoggedOut, Replaced, SendTimeout, Status
+from imclient import (
+    Backoff,
+    Client,
+    Kicked,
+    LoggedOut,
+    Replaced,
+    SendTimeout,
+    Status,
+    TokenExpired,
+)
 from improto.channels import p_channel
 from improto.frames import auth_ok, offline
 from tests.imclient.conftest import TRANSPORTS, WAIT, address_of, take, until, users
 from tests.imclient.stub import StubConn, StubServer
 from tests.support.admin import AdminSession
 from tests.support.proxy import FaultProxy
+from tests.support.servers import Deployment
 
 pytestmark = pytest.mark.server
 
@@ -313,3 +323,43 @@ async def test_connect_gives_up_after_its_timeout(sdk_server):
         with pytest.raises(ConnectTimeout):
             await client.connect(proxy.address, timeout=0.5)
         await client.close()
+
+
+@pytest.fixture(scope="module")
+def short_tokens_server():
+    """Tokens that expire 3 seconds after login."""
+    dep = Deployment.create(extra_env={"IM_TOKEN_TTL_S": "3"})
+    server = dep.start_server()
+    yield server
+    dep.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_an_expired_token_is_renewed_with_stored_credentials(short_tokens_server, transport):
+    server = short_tokens_server
+    alice, bob = await users(server, 2)
+    a = Client(server.base_url, transport=transport, seed=1)
+    try:
+        await a.login(alice.username, "correct horse battery staple")
+        await a.connect(timeout=WAIT)
+        first = a.stats["connections"]
+        # The server closes the connection with offline/expired; the client logs in
+        # again and carries on, losing nothing.
+        await until(lambda: a.stats["connections"] > first, what="a new connection")
+        b = Client(server.base_url, transport="tcp", seed=2)
+        await b.login(bob.username, "correct horse battery staple")
+        await b.connect(timeout=WAIT)
+        await b.send_text(to=alice.id, text="after the expiry")
+        assert [m.text for m in await take(a.messages(), 1)] == ["after the expiry"]
+        await b.close()
+    finally:
+        await a.close()
+
+
+async def test_an_expired_token_without_credentials_ends_the_session(short_tokens_server,
+                                                                     clients):
+    (alice,) = await users(short_tokens_server, 1)
+    a = await clients(short_tokens_server, alice, "tcp")
+    with pytest.raises(TokenExpired):
+        await asyncio.wait_for(anext(a.messages()), WAIT)
+    assert a.status.state == "ended" and a.status.reason == "expired"

@@ -10,6 +10,7 @@ import struct
 import msgpack
 import pytest
 
+from improto.codec import pack_tcp
 from tests.support.clients import TcpClient, WsClient, connect, make_user
 
 
@@ -44,10 +45,26 @@ async def test_ws_text_that_is_not_an_object_is_bad_frame(server, payload):
     assert [f["code"] for f in await client.closed()] == ["bad_frame"]
 
 
-async def test_ws_oversized_message_is_frame_too_large(server):
-    _, client = await authed(server, "ws")
-    await client.send_raw(json.dumps({"type": "heartbeat", "pad": "x" * 70000}))
+@pytest.mark.parametrize("size", [70_000, 2 << 20])
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+async def test_ws_oversized_message_is_frame_too_large_then_1009(server, size, encoding):
+    _, client = await authed(server, "ws" if encoding == "json" else "ws-msgpack")
+    frame = {"type": "heartbeat", "pad": "x" * size}
+    await client.send_raw(json.dumps(frame) if encoding == "json" else msgpack.packb(frame))
     assert [f["code"] for f in await client.closed()] == ["frame_too_large"]
+    assert client.ws.close_code == 1009
+
+
+async def test_tcp_good_frames_before_a_bad_header_are_handled_first(server):
+    _, client = await authed(server, "tcp")
+    # One write: two good frames, then a header announcing too much.
+    await client.send_raw(pack_tcp({"type": "heartbeat", "id": "h1"})
+                          + pack_tcp({"type": "sync", "id": "s1"})
+                          + struct.pack(">I", 70000))
+    frames = await client.closed()
+    assert [(f["type"], f.get("id")) for f in frames] == [
+        ("heartbeat", "h1"), ("sync", "s1"), ("error", None)]
+    assert frames[-1]["code"] == "frame_too_large"
 
 
 @pytest.mark.parametrize("transport", ["tcp", "ws"])

@@ -142,3 +142,35 @@ async def test_bad_channel_names_in_rest_are_4xx_json(server):
         status, body = await ahttp(server.base_url, "GET", f"/api/channels/{name}/messages/",
                                    token=alice.token)
         assert 400 <= status < 500 and isinstance(body, dict), (name, status)
+
+
+async def test_pages_stop_at_the_byte_cap_and_hold_at_least_one(make_deployment):
+    dep = make_deployment(IM_SYNC_MAX_BYTES=10_000)
+    server = dep.start_server()
+    alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+    sender = await connect(server, "tcp")
+    await sender.auth(alice.token)
+    # Eight texts of about 4 KB, then one of 16 KB (4000 four-byte characters).
+    for i in range(8):
+        await sender.send_text(to=bob.id, text="x" * 4000, client_id=f"m{i}")
+    await sender.send_text(to=bob.id, text="\U0001f600" * 4000, client_id="big")
+    acks = await sender.acks(9)
+    channel = acks[0]["channel"]
+    reader = await connect(server, "ws")
+    await reader.auth(bob.token)
+    seqs, after = [], 0
+    while after < 9:
+        await reader.send({"type": "sync", "id": f"s{after}", "channel": channel,
+                           "after": after, "limit": 500})
+        page = await reader.expect("sync")
+        assert page["last_seq"] == 9
+        got = [m["seq"] for m in page["messages"]]
+        assert 1 <= len(got) <= 2, got  # 10,000 bytes hold two 4 KB texts, not three
+        seqs += got
+        after = got[-1]
+    assert seqs == list(range(1, 10))
+    # History pages have the same cap; paging back keeps the newest.
+    status, back = await ahttp(server.base_url, "GET",
+                               f"/api/channels/{channel}/messages/?before=9&limit=500",
+                               token=bob.token)
+    assert status == 200 and [m["seq"] for m in back["messages"]] == [7, 8]
