@@ -47,10 +47,11 @@ class ImServer(Server):
         graceful_signals: bool = False,
         **kwargs,
     ) -> None:
-        # A WebSocket message over the frame limit is refused at its header
-        # (messaging/transport/ws_protocol.py), as a TCP frame is.
-        kwargs["websocket_max_message_size"] = settings.IM_MAX_FRAME_BYTES
-        kwargs["websocket_max_frame_size"] = settings.IM_MAX_FRAME_BYTES
+        # Autobahn applies these to both directions: they bound what the server
+        # sends (a frame larger than IM_OUTBOUND_BYTES would cut the reader anyway).
+        # What a client may send is IM_MAX_FRAME_BYTES (ws_protocol.py checks it).
+        kwargs["websocket_max_message_size"] = settings.IM_OUTBOUND_BYTES
+        kwargs["websocket_max_frame_size"] = settings.IM_OUTBOUND_BYTES
         super().__init__(*args, **kwargs)
         self.tcp_host = tcp_host
         self.tcp_port = tcp_port

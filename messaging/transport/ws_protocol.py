@@ -11,7 +11,7 @@ ASGI can close a WebSocket only with the codes autobahn's `sendClose` takes (100
 connection whose peer reads nothing). The link reaches the application in the
 connection's ASGI scope (`SCOPE_KEY`).
 
-A message over the size limit is refused at its frame header, before its body is
+A message over IM_MAX_FRAME_BYTES is refused at its frame header, before its body is
 buffered: the client gets `error/frame_too_large` (in the encoding of the message's
 own type) and the close code 1009, never a dropped connection.
 """
@@ -24,6 +24,7 @@ import socket
 import struct
 
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+from django.conf import settings
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
@@ -106,6 +107,16 @@ class GuardedWebSocketProtocol(WebSocketProtocol):
             self.link.gate.stopProducing()
         super().connectionLost(reason)
 
+    def onMessageFrameBegin(self, length: int) -> None:
+        # Autobahn's own limit applies to what we send too (server frames may be
+        # larger than the client's limit), so the client's limit is checked here.
+        super().onMessageFrameBegin(length)
+        limit = settings.IM_MAX_FRAME_BYTES
+        if not self.failedByMe and self.message_data_total_length > limit:
+            self._max_message_size_exceeded(
+                self.message_data_total_length, limit, "message over the frame limit"
+            )
+
     def _max_message_size_exceeded(self, msg_size, max_msg_size, reason) -> None:
         # Autobahn's hook for an oversized message, called from its frame header.
         if self.state == self.STATE_OPEN:
@@ -117,8 +128,7 @@ class GuardedWebSocketProtocol(WebSocketProtocol):
 
 
 def configure_factory(factory: WebSocketFactory) -> None:
-    """Make Daphne's WebSocket factory build guarded protocols. (The size limits are
-    Daphne's own options, `websocket_max_message_size` and `_frame_size`.)"""
+    """Make Daphne's WebSocket factory build guarded protocols."""
     factory.protocol = GuardedWebSocketProtocol
     # Fail a connection with a close frame and its code, not a dropped socket.
     factory.setProtocolOptions(failByDrop=False)

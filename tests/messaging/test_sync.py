@@ -174,3 +174,18 @@ async def test_pages_stop_at_the_byte_cap_and_hold_at_least_one(make_deployment)
                                f"/api/channels/{channel}/messages/?before=9&limit=500",
                                token=bob.token)
     assert status == 200 and [m["seq"] for m in back["messages"]] == [7, 8]
+
+
+@pytest.mark.parametrize("transport", ["ws", "ws-msgpack", "tcp"])
+async def test_a_page_larger_than_the_client_frame_limit_arrives(server, transport):
+    alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+    sender = await connect(server, "tcp")
+    await sender.auth(alice.token)
+    for i in range(40):  # 40 x 4 KB: a page of 160 KB, over the 64 KB frame limit
+        await sender.send_text(to=bob.id, text="y" * 4000, client_id=f"b{i}")
+    channel = (await sender.acks(40))[0]["channel"]
+    reader = await connect(server, transport)
+    await reader.auth(bob.token)
+    await reader.send({"type": "sync", "id": "big", "channel": channel, "limit": 100})
+    page = await reader.expect("sync")
+    assert [m["seq"] for m in page["messages"]] == list(range(1, 41))
