@@ -1,8 +1,8 @@
 """Settings, read once from the environment, with embedded defaults.
 
 With no variables set the server needs no external service: SQLite in the data
-folder, the in-process channel layer, Celery tasks run eagerly. Each variable below
-switches one part to a real service. Outside DEBUG, a missing SECRET_KEY or a bad
+folder, the in-process channel layer, Celery tasks run eagerly, a SECRET_KEY generated
+into the data folder. Each variable below switches one part to a real service. A bad
 value stops start-up with one line that says what is wrong.
 """
 
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from imsite.secret_key import load_or_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -51,18 +53,20 @@ def _env_bool(name: str, default: bool) -> bool:
 
 # --- core -------------------------------------------------------------------------
 
-_secret = _env("SECRET_KEY")
-# Without a SECRET_KEY the server runs in development mode (DEBUG) so that
-# `make run` works with nothing configured; setting one turns DEBUG off by default.
-DEBUG = _env_bool("IM_DEBUG", default=_secret is None)
-if _secret is None:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when IM_DEBUG is off")
-    _secret = "development-only-insecure-key-do-not-use-in-production"
-SECRET_KEY = _secret
+DATA_DIR = Path(_env("IM_DATA_DIR", str(BASE_DIR / "data")))
+
+# Without SECRET_KEY a random key is generated once and kept in DATA_DIR (mode 0600),
+# so nothing signed can be forged with a key from this repository. That is right for
+# one node: nodes of a cluster must share one SECRET_KEY (imserver warns).
+SECRET_KEY = _env("SECRET_KEY")
+GENERATED_SECRET_KEY_FILE: Path | None = None
+if SECRET_KEY is None:
+    SECRET_KEY, GENERATED_SECRET_KEY_FILE = load_or_create(DATA_DIR)
+# Debug pages show settings and local variables: only when asked for, and imserver
+# refuses them on an address other than loopback.
+DEBUG = _env_bool("IM_DEBUG", False)
 
 ALLOWED_HOSTS = [h.strip() for h in (_env("IM_ALLOWED_HOSTS", "*") or "").split(",") if h.strip()]
-DATA_DIR = Path(_env("IM_DATA_DIR", str(BASE_DIR / "data")))
 
 INSTALLED_APPS = [
     # messaging first: its runserver (Daphne's plus the TCP port) wins over Daphne's.
