@@ -125,3 +125,18 @@ def test_a_key_file_others_can_read_stops_start_up():
         result = manage({"IM_DATA_DIR": data_dir, "PATH": "/usr/bin:/bin"}, "check")
         assert result.returncode != 0
         assert "only its owner can read" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_cluster_node_without_secret_key_says_so(make_deployment):
+    dep = make_deployment(redis=True)
+    env = {k: v for k, v in dep.env.items() if k != "SECRET_KEY"}
+    server = OperatorServer.launch(env)
+    dep.servers.append(server)
+    warning = [line for line in server.stderr().splitlines() if "SECRET_KEY" in line]
+    assert len(warning) == 1, server.stderr()
+    assert "must share one SECRET_KEY" in warning[0]
+    assert str(Path(dep.data_dir) / FILE_NAME) in warning[0]
+
+    with_key = OperatorServer.launch(dep.env)  # the deployment's shared SECRET_KEY
+    dep.servers.append(with_key)
+    assert "SECRET_KEY" not in with_key.stderr()

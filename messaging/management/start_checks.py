@@ -1,0 +1,46 @@
+"""What imserver and runserver check before they listen."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.core.management.base import CommandError
+
+
+def is_loopback(host: str) -> bool:
+    """True only for addresses no other machine can reach: 127.0.0.0/8, ::1, localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to anything
+
+
+def refuse_debug_beyond_loopback(host: str) -> None:
+    """Debug pages show settings and local variables to whoever asks: never to others."""
+    if settings.DEBUG and not is_loopback(host):
+        raise CommandError(
+            f"IM_DEBUG is on and the server would listen on {host}: debug pages are "
+            "served on a loopback address only (127.0.0.1, ::1); unset IM_DEBUG or "
+            "bind 127.0.0.1"
+        )
+
+
+def start_warnings(host: str) -> list[str]:
+    """Configurations that work here but not as the operator likely meant."""
+    found = []
+    if settings.GENERATED_SECRET_KEY_FILE and settings.IM_REDIS_URL:
+        found.append(
+            f"SECRET_KEY is not set, so this node signs with its own key from "
+            f"{settings.GENERATED_SECRET_KEY_FILE}; that is right for one node only: "
+            "the nodes of a cluster (IM_REDIS_URL is set) must share one SECRET_KEY, or "
+            "links and admin sessions signed by one node fail on the others"
+        )
+    if settings.DEBUG:
+        found.append(
+            "IM_DEBUG is on: error pages show settings and local variables; "
+            "for development on this machine only"
+        )
+    return found
