@@ -67,6 +67,8 @@ if SECRET_KEY is None:
 DEBUG = _env_bool("IM_DEBUG", False)
 
 ALLOWED_HOSTS = [h.strip() for h in (_env("IM_ALLOWED_HOSTS", "*") or "").split(",") if h.strip()]
+# Error pages, e-mails and log records mask the password of any URL they show.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "imsite.reporting.CredentialMaskingFilter"
 
 INSTALLED_APPS = [
     # messaging first: its runserver (Daphne's plus the TCP port) wins over Daphne's.
