@@ -140,3 +140,14 @@ def test_a_cluster_node_without_secret_key_says_so(make_deployment):
     with_key = OperatorServer.launch(dep.env)  # the deployment's shared SECRET_KEY
     dep.servers.append(with_key)
     assert "SECRET_KEY" not in with_key.stderr()
+
+
+async def test_with_nothing_configured_the_admin_and_api_docs_answer(make_deployment):
+    """What `make run` gets: DEBUG off, a generated key, and still a working admin and
+    API browser (Swagger UI loads its scripts from its CDN, not from this server)."""
+    server = make_deployment().start_server()
+    for path, kind in (("/admin/login/", "text/html"), ("/api/docs/", "text/html"),
+                       ("/api/schema/", "application/vnd.oai.openapi")):
+        reply = await arequest(server.base_url, "GET", path)
+        assert reply.status == 200, path
+        assert reply.headers["content-type"].startswith(kind), path
