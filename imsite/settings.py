@@ -8,10 +8,13 @@ value stops start-up with one line that says what is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -49,6 +52,49 @@ def _env_bool(name: str, default: bool) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def _env_host(name: str) -> str | None:
+    """A host name or IP address (an IPv6 one with or without brackets)."""
+    raw = _env(name)
+    if raw is None:
+        return None
+    host = raw.removeprefix("[").removesuffix("]")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", host):
+        raise ImproperlyConfigured(f"{name} must be a host name or IP address, got {raw!r}")
+    return host
+
+
+def _env_host_port(name: str) -> str | None:
+    raw = _env(name)
+    if raw is None:
+        return None
+    parts = urlsplit(f"//{raw}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None or not parts.hostname or parts.netloc != raw or parts.username is not None:
+        raise ImproperlyConfigured(f"{name} must be host:port, got {raw!r}")
+    return raw
+
+
+def _env_ws_url(name: str) -> str | None:
+    raw = _env(name)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must be a ws:// or wss:// URL, got {raw!r}")
+    return raw
 
 
 # --- core -------------------------------------------------------------------------
@@ -260,8 +306,16 @@ IM_HOT_WINDOW = _env_int("IM_HOT_WINDOW", 1000, minimum=0)
 IM_RATE_MSGS_PER_S = _env_int("IM_RATE_MSGS_PER_S", 50, minimum=1)
 IM_RATE_BURST = _env_int("IM_RATE_BURST", 200, minimum=1)
 IM_OUTBOUND_QUEUE = _env_int("IM_OUTBOUND_QUEUE", 1000, minimum=1)
-IM_PUBLIC_HOST = _env("IM_PUBLIC_HOST")
 IM_NODE_ID = _env("IM_NODE_ID")
+
+# --- public addresses (GET /api/gateway/; never taken from a request) ---------------
+
+# The host name clients dial. By default the listen address, or this machine's host
+# name when that is 0.0.0.0 or :: (imserver warns then).
+IM_PUBLIC_HOST = _env_host("IM_PUBLIC_HOST")
+# Whole addresses, for a proxy in front: wss://chat.example.com/ws/, chat.example.com:443.
+IM_PUBLIC_WS_URL = _env_ws_url("IM_PUBLIC_WS_URL")
+IM_PUBLIC_TCP = _env_host_port("IM_PUBLIC_TCP")
 
 # --- media -----------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ import ipaddress
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from messaging.realtime.gateway import WILDCARD_HOSTS, public_host
+
 
 def is_loopback(host: str) -> bool:
     """True only for addresses no other machine can reach: 127.0.0.0/8, ::1, localhost."""
@@ -37,6 +39,14 @@ def start_warnings(host: str) -> list[str]:
             f"{settings.GENERATED_SECRET_KEY_FILE}; that is right for one node only: "
             "the nodes of a cluster (IM_REDIS_URL is set) must share one SECRET_KEY, or "
             "links and admin sessions signed by one node fail on the others"
+        )
+    if host in WILDCARD_HOSTS and not settings.IM_PUBLIC_HOST and not (
+        settings.IM_PUBLIC_WS_URL and settings.IM_PUBLIC_TCP
+    ):
+        found.append(
+            f"listening on {host} without IM_PUBLIC_HOST: GET /api/gateway/ names this "
+            f"machine's host name {public_host(host)!r}; set IM_PUBLIC_HOST (or "
+            "IM_PUBLIC_WS_URL and IM_PUBLIC_TCP) to the address clients dial"
         )
     if settings.DEBUG:
         found.append(
