@@ -97,6 +97,18 @@ def _env_ws_url(name: str) -> str | None:
     return raw
 
 
+def _env_header(name: str, default: str | None) -> tuple[str, str] | None:
+    """`Header-Name: value` as Django's (META key, value); "off" for none."""
+    raw = _env(name, default)
+    if raw is None or raw.lower() in {"0", "off", "none", "false", "no"}:
+        return None
+    header, _, value = raw.partition(":")
+    header, value = header.strip(), value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9\-]+", header) or not value:
+        raise ImproperlyConfigured(f"{name} must look like 'X-Forwarded-Proto: https', got {raw!r}")
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
 # --- core -------------------------------------------------------------------------
 
 DATA_DIR = Path(_env("IM_DATA_DIR", str(BASE_DIR / "data")))
@@ -171,6 +183,35 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+
+# --- HTTPS, behind a TLS-terminating proxy -------------------------------------------
+# imserver speaks plain HTTP and WebSocket. A deployment whose clients come over HTTPS
+# through a proxy sets IM_HTTPS=1: cookies only over HTTPS, HSTS, plain-HTTP requests
+# redirected, and the proxy's header trusted to say that a request came over HTTPS.
+# The proxy must set that header itself and drop any copy a client sends.
+IM_HTTPS = _env_bool("IM_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = IM_HTTPS
+SECURE_PROXY_SSL_HEADER = _env_header(
+    "IM_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if IM_HTTPS else None
+)
+# HSTS goes out on HTTPS responses only. Start lower while trying HTTPS out: browsers
+# keep refusing plain HTTP for this long.
+SECURE_HSTS_SECONDS = _env_int("IM_HSTS_SECONDS", 365 * 24 * 3600 if IM_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("IM_HSTS_INCLUDE_SUBDOMAINS", True)
+# Anyone may submit a domain to the browsers' preload lists once its header says
+# preload, and leaving them takes months: the owner's decision, so off unless asked
+# for, and Django's reminder to preload (security.W021) is not shown.
+SECURE_HSTS_PRELOAD = _env_bool("IM_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_SSL_REDIRECT = _env_bool("IM_SSL_REDIRECT", IM_HTTPS)
+if SECURE_SSL_REDIRECT and SECURE_PROXY_SSL_HEADER is None:
+    raise ImproperlyConfigured(
+        "IM_SSL_REDIRECT needs IM_SECURE_PROXY_SSL_HEADER: imserver sees only plain HTTP, "
+        "so without the proxy's header every request would be redirected again"
+    )
+# Probes and scrapers call the server directly, over plain HTTP. (WebSocket and TCP
+# never pass through Django's middleware, so no redirect reaches them.)
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$", r"^api/ready/$", r"^metrics$"]
 
 # --- database ------------------------------------------------------------------------
 

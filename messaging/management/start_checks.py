@@ -48,6 +48,11 @@ def start_warnings(host: str) -> list[str]:
             f"machine's host name {public_host(host)!r}; set IM_PUBLIC_HOST (or "
             "IM_PUBLIC_WS_URL and IM_PUBLIC_TCP) to the address clients dial"
         )
+    if settings.IM_HTTPS and not settings.IM_PUBLIC_WS_URL:
+        found.append(
+            "IM_HTTPS is on but IM_PUBLIC_WS_URL is not set: GET /api/gateway/ names "
+            "this node's own ws:// address, not the proxy's wss:// one"
+        )
     if settings.DEBUG:
         found.append(
             "IM_DEBUG is on: error pages show settings and local variables; "
