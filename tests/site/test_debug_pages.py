@@ -109,7 +109,8 @@ async def test_a_real_500_with_debug_on_shows_no_service_password(make_deploymen
         db_password = f"db-pw-{secrets.token_hex(8)}"
         dep.env["DATABASE_URL"] = _with_password(dep.env["DATABASE_URL"], db_password)
         passwords.append(db_password)
-    server = dep.start_server()
+    server = OperatorServer.launch(dep.env)
+    dep.servers.append(server)
     await make_user(server.base_url)  # everything works while Redis is up
     await asyncio.to_thread(password_redis.stop)
 
@@ -128,6 +129,11 @@ async def test_a_real_500_with_debug_on_shows_no_service_password(make_deploymen
         # The settings are there, with the password masked.
         assert f"redis://:********************@127.0.0.1:{password_redis.port}/1" in text
         assert f"redis://:********************@127.0.0.1:{password_redis.port}/2" in text
+    # The server's own log of the failures (the error and its traceback) names none.
+    log = server.stderr()
+    assert "Internal Server Error: /api/auth/register/" in log
+    for password in passwords:
+        assert password not in log
 
 
 def _fail_with(url: str, settings: dict) -> None:
