@@ -1,20 +1,25 @@
 """Settings, read once from the environment, with embedded defaults.
 
 With no variables set the server needs no external service: SQLite in the data
-folder, the in-process channel layer, Celery tasks run eagerly. Each variable below
-switches one part to a real service. Outside DEBUG, a missing SECRET_KEY or a bad
+folder, the in-process channel layer, Celery tasks run eagerly, a SECRET_KEY generated
+into the data folder. Each variable below switches one part to a real service. A bad
 value stops start-up with one line that says what is wrong.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from imsite.secret_key import load_or_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -49,20 +54,79 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
+def _env_host(name: str) -> str | None:
+    """A host name or IP address (an IPv6 one with or without brackets)."""
+    raw = _env(name)
+    if raw is None:
+        return None
+    host = raw.removeprefix("[").removesuffix("]")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", host):
+        raise ImproperlyConfigured(f"{name} must be a host name or IP address, got {raw!r}")
+    return host
+
+
+def _env_host_port(name: str) -> str | None:
+    raw = _env(name)
+    if raw is None:
+        return None
+    parts = urlsplit(f"//{raw}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None or not parts.hostname or parts.netloc != raw or parts.username is not None:
+        raise ImproperlyConfigured(f"{name} must be host:port, got {raw!r}")
+    return raw
+
+
+def _env_ws_url(name: str) -> str | None:
+    raw = _env(name)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must be a ws:// or wss:// URL, got {raw!r}")
+    return raw
+
+
+def _env_header(name: str, default: str | None) -> tuple[str, str] | None:
+    """`Header-Name: value` as Django's (META key, value); "off" for none."""
+    raw = _env(name, default)
+    if raw is None or raw.lower() in {"0", "off", "none", "false", "no"}:
+        return None
+    header, _, value = raw.partition(":")
+    header, value = header.strip(), value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9\-]+", header) or not value:
+        raise ImproperlyConfigured(f"{name} must look like 'X-Forwarded-Proto: https', got {raw!r}")
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
 # --- core -------------------------------------------------------------------------
 
-_secret = _env("SECRET_KEY")
-# Without a SECRET_KEY the server runs in development mode (DEBUG) so that
-# `make run` works with nothing configured; setting one turns DEBUG off by default.
-DEBUG = _env_bool("IM_DEBUG", default=_secret is None)
-if _secret is None:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when IM_DEBUG is off")
-    _secret = "development-only-insecure-key-do-not-use-in-production"
-SECRET_KEY = _secret
+DATA_DIR = Path(_env("IM_DATA_DIR", str(BASE_DIR / "data")))
+
+# Without SECRET_KEY a random key is generated once and kept in DATA_DIR (mode 0600),
+# so nothing signed can be forged with a key from this repository. That is right for
+# one node: nodes of a cluster must share one SECRET_KEY (imserver warns).
+SECRET_KEY = _env("SECRET_KEY")
+GENERATED_SECRET_KEY_FILE: Path | None = None
+if SECRET_KEY is None:
+    SECRET_KEY, GENERATED_SECRET_KEY_FILE = load_or_create(DATA_DIR)
+# Debug pages show settings and local variables: only when asked for, and imserver
+# refuses them on an address other than loopback.
+DEBUG = _env_bool("IM_DEBUG", False)
 
 ALLOWED_HOSTS = [h.strip() for h in (_env("IM_ALLOWED_HOSTS", "*") or "").split(",") if h.strip()]
-DATA_DIR = Path(_env("IM_DATA_DIR", str(BASE_DIR / "data")))
+# Error pages, e-mails and log records mask the password of any URL they show.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "imsite.reporting.CredentialMaskingFilter"
 
 INSTALLED_APPS = [
     # messaging first: its runserver (Daphne's plus the TCP port) wins over Daphne's.
@@ -119,6 +183,35 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+
+# --- HTTPS, behind a TLS-terminating proxy -------------------------------------------
+# imserver speaks plain HTTP and WebSocket. A deployment whose clients come over HTTPS
+# through a proxy sets IM_HTTPS=1: cookies only over HTTPS, HSTS, plain-HTTP requests
+# redirected, and the proxy's header trusted to say that a request came over HTTPS.
+# The proxy must set that header itself and drop any copy a client sends.
+IM_HTTPS = _env_bool("IM_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = IM_HTTPS
+SECURE_PROXY_SSL_HEADER = _env_header(
+    "IM_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if IM_HTTPS else None
+)
+# HSTS goes out on HTTPS responses only. Start lower while trying HTTPS out: browsers
+# keep refusing plain HTTP for this long.
+SECURE_HSTS_SECONDS = _env_int("IM_HSTS_SECONDS", 365 * 24 * 3600 if IM_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("IM_HSTS_INCLUDE_SUBDOMAINS", True)
+# Anyone may submit a domain to the browsers' preload lists once its header says
+# preload, and leaving them takes months: the owner's decision, so off unless asked
+# for, and Django's reminder to preload (security.W021) is not shown.
+SECURE_HSTS_PRELOAD = _env_bool("IM_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_SSL_REDIRECT = _env_bool("IM_SSL_REDIRECT", IM_HTTPS)
+if SECURE_SSL_REDIRECT and SECURE_PROXY_SSL_HEADER is None:
+    raise ImproperlyConfigured(
+        "IM_SSL_REDIRECT needs IM_SECURE_PROXY_SSL_HEADER: imserver sees only plain HTTP, "
+        "so without the proxy's header every request would be redirected again"
+    )
+# Probes and scrapers call the server directly, over plain HTTP. (WebSocket and TCP
+# never pass through Django's middleware, so no redirect reaches them.)
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$", r"^api/ready/$", r"^metrics$"]
 
 # --- database ------------------------------------------------------------------------
 
@@ -276,8 +369,16 @@ IM_MAX_CONNS_PER_USER = _env_int("IM_MAX_CONNS_PER_USER", 20, minimum=1)
 # How often every live connection's token is checked again (revoked, expired, banned),
 # whether or not the event that should have closed it arrived.
 IM_TOKEN_RECHECK_S = _env_int("IM_TOKEN_RECHECK_S", 30, minimum=1)
-IM_PUBLIC_HOST = _env("IM_PUBLIC_HOST")
 IM_NODE_ID = _env("IM_NODE_ID")
+
+# --- public addresses (GET /api/gateway/; never taken from a request) ---------------
+
+# The host name clients dial. By default the listen address, or this machine's host
+# name when that is 0.0.0.0 or :: (imserver warns then).
+IM_PUBLIC_HOST = _env_host("IM_PUBLIC_HOST")
+# Whole addresses, for a proxy in front: wss://chat.example.com/ws/, chat.example.com:443.
+IM_PUBLIC_WS_URL = _env_ws_url("IM_PUBLIC_WS_URL")
+IM_PUBLIC_TCP = _env_host_port("IM_PUBLIC_TCP")
 
 # --- media -----------------------------------------------------------------------------
 

@@ -126,7 +126,7 @@ class GatewayApi(APIView):
         summary="Where this user should connect",
     )
     def get(self, request):
-        return Response(gateway_for(request_host=request.get_host().rsplit(":", 1)[0]))
+        return Response(gateway_for())
 
 
 class HealthApi(APIView):

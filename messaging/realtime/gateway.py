@@ -1,29 +1,68 @@
-"""Where clients of this node connect (GET /api/gateway/)."""
+"""Where clients of this node connect (GET /api/gateway/).
+
+From configuration only, never from a request's Host header (anyone can send any Host,
+and an answer built from it would send clients wherever the sender liked):
+IM_PUBLIC_WS_URL and IM_PUBLIC_TCP when set; otherwise built from IM_PUBLIC_HOST, else
+the address the server listens on, and the ports it listens on. A wildcard listen
+address (0.0.0.0, ::) is nothing a client can dial: this machine's host name stands in
+for it, and imserver warns at start that IM_PUBLIC_HOST should be set.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 from django.conf import settings
 
-_addresses: dict[str, tuple[str, int] | None] = {"http": None, "tcp": None}
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
+
+_listening: dict[str, tuple[str, int] | None] = {"http": None, "tcp": None}
 
 
 def set_addresses(*, http: tuple[str, int] | None, tcp: tuple[str, int] | None) -> None:
-    _addresses["http"] = http
-    _addresses["tcp"] = tcp
+    """The addresses the server listens on, once it does."""
+    _listening["http"] = http
+    _listening["tcp"] = tcp
 
 
-def _public(address: tuple[str, int], request_host: str | None) -> str:
-    host = settings.IM_PUBLIC_HOST or request_host or address[0]
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"{host}:{address[1]}"
+def public_host(listen_host: str) -> str:
+    """The host name clients dial to reach a socket listening on listen_host."""
+    if settings.IM_PUBLIC_HOST:
+        return settings.IM_PUBLIC_HOST
+    if listen_host in WILDCARD_HOSTS:
+        return socket.gethostname()
+    return listen_host
 
 
-def gateway_for(*, request_host: str | None) -> dict:
+def host_port(host: str, port: int) -> str:
+    """host:port, with an IPv6 literal in brackets."""
+    try:
+        is_ipv6 = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        is_ipv6 = False
+    return f"[{host}]:{port}" if is_ipv6 else f"{host}:{port}"
+
+
+def public_ws_url() -> str | None:
+    http = _listening["http"]
+    if http is None:
+        return None
+    return settings.IM_PUBLIC_WS_URL or f"ws://{host_port(public_host(http[0]), http[1])}/ws/"
+
+
+def public_tcp() -> str | None:
+    tcp = _listening["tcp"]
+    if tcp is None:
+        return None  # this node does not serve TCP
+    return settings.IM_PUBLIC_TCP or host_port(public_host(tcp[0]), tcp[1])
+
+
+def gateway_for() -> dict:
     """The addresses of this node as a client should dial them."""
-    http, tcp = _addresses["http"], _addresses["tcp"]
+    http = _listening["http"]
     return {
         "node": settings.IM_NODE_ID or (f"{http[0]}:{http[1]}" if http else "local"),
-        "ws": f"ws://{_public(http, request_host)}/ws/" if http else None,
-        "tcp": _public(tcp, request_host) if tcp else None,
+        "ws": public_ws_url(),
+        "tcp": public_tcp(),
     }

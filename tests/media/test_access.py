@@ -88,7 +88,8 @@ async def test_signed_link_works_without_a_token_until_it_expires(server):
 
     # A link signed (with the server's key) six minutes ago has expired.
     with mock.patch("django.core.signing.time.time", return_value=time.time() - 360):
-        old = signing.TimestampSigner(salt=f"{SALT}:{media['id']}").sign(str(alice.id))
+        old = signing.TimestampSigner(key=server.secret_key, salt=f"{SALT}:{media['id']}").sign(
+            str(alice.id))
     expired = await fetch(server, f"{media['url']}?sig={old}")
     assert expired.status == 403
     assert expired.json() == {"detail": "Invalid or expired link."}

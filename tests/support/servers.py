@@ -97,10 +97,13 @@ class Deployment:
     @classmethod
     def create(cls, *, redis_url: str | None = None, extra_env: dict | None = None) -> Deployment:
         data_dir = tempfile.mkdtemp(prefix="im-test-")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("IM_", "DATABASE_URL"))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("IM_", "DATABASE_URL", "SECRET_KEY"))}
+        # As deployed: DEBUG off (a test that wants debug pages sets IM_DEBUG=1), and
+        # the key generated into the data folder, except for a cluster, whose nodes
+        # share one SECRET_KEY.
         env.update({
             "IM_DATA_DIR": data_dir,
-            "IM_DEBUG": "1",
             "IM_FAST_PASSWORD_HASHER": "1",
             "IM_LOG_LEVEL": "WARNING",
             # Tests register hundreds of users from one address.
@@ -115,6 +118,7 @@ class Deployment:
             env["DATABASE_URL"] = pg[0]
         if redis_url:
             env["IM_REDIS_URL"] = redis_url
+            env["SECRET_KEY"] = secrets.token_urlsafe(50)
             env["IM_REDIS_PREFIX"] = f"t{secrets.token_hex(4)}"
         env.update(extra_env or {})
         subprocess.run(
@@ -153,6 +157,13 @@ class ImServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.http_address}/ws/"
+
+    @property
+    def secret_key(self) -> str:
+        """The key this server signs with: its SECRET_KEY, or the one it generated."""
+        if self.env.get("SECRET_KEY"):
+            return self.env["SECRET_KEY"]
+        return (Path(self.env["IM_DATA_DIR"]) / "secret_key").read_text().strip()
 
     @classmethod
     def start(cls, env: dict, timeout: float = 60) -> ImServer:

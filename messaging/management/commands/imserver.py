@@ -8,10 +8,10 @@ import os
 import sys
 
 from daphne.endpoints import build_endpoint_description_strings
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
 import messaging.transport.server  # noqa: F401, I001 - installs Twisted's asyncio reactor first
+from messaging.management.start_checks import refuse_debug_beyond_loopback, start_warnings
 from messaging.transport.server import ImServer
 from messaging.transport.tcp import LISTEN_BACKLOG
 
@@ -28,11 +28,9 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, http_port: int, tcp_port: int, no_tcp: bool, **options):
         from imsite.asgi import application
 
-        if settings.DEBUG:
-            self.stderr.write(
-                "imserver: development mode (DEBUG on; without SECRET_KEY a development "
-                "key is used). Set SECRET_KEY for production."
-            )
+        refuse_debug_beyond_loopback(host)
+        for warning in start_warnings(host):
+            self.stderr.write(f"imserver: warning: {warning}")
 
         def ready(http_address, tcp_address) -> None:
             tcp = f" tcp={tcp_address[0]}:{tcp_address[1]}" if tcp_address else ""

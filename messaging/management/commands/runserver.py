@@ -6,6 +6,7 @@ import functools
 
 from daphne.management.commands.runserver import Command as DaphneRunserver
 
+from messaging.management.start_checks import refuse_debug_beyond_loopback, start_warnings
 from messaging.transport.server import ImServer
 
 
@@ -21,3 +22,11 @@ class Command(DaphneRunserver):
         tcp_port = None if options["no_tcp"] else options["tcp_port"]
         self.server_cls = functools.partial(ImServer, tcp_host="127.0.0.1", tcp_port=tcp_port)
         return super().handle(*args, **options)
+
+    def run(self, **options):
+        # Called once Django has parsed the address, before anything listens.
+        host = "0.0.0.0" if self.addr == "0" else self.addr
+        refuse_debug_beyond_loopback(host)
+        for warning in start_warnings(host):
+            self.stderr.write(f"runserver: warning: {warning}")
+        return super().run(**options)
