@@ -315,6 +315,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # POST /api/media/ takes one file; no other endpoint takes any.
 DATA_UPLOAD_MAX_NUMBER_FILES = 1
 
+# --- HTTP and connection limits ---------------------------------------------------------
+
+# A request line and headers must arrive whole within this time (else 408 and close).
+IM_HTTP_HEAD_TIMEOUT_S = _env_int("IM_HTTP_HEAD_TIMEOUT_S", 10, minimum=1)
+# An HTTP connection that sends nothing for this long while no answer is pending (kept
+# alive between requests, or stalled in a request) is closed. WebSockets are exempt.
+IM_HTTP_IDLE_TIMEOUT_S = _env_int("IM_HTTP_IDLE_TIMEOUT_S", 60, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
