@@ -322,6 +322,8 @@ IM_HTTP_HEAD_TIMEOUT_S = _env_int("IM_HTTP_HEAD_TIMEOUT_S", 10, minimum=1)
 # An HTTP connection that sends nothing for this long while no answer is pending (kept
 # alive between requests, or stalled in a request) is closed. WebSockets are exempt.
 IM_HTTP_IDLE_TIMEOUT_S = _env_int("IM_HTTP_IDLE_TIMEOUT_S", 60, minimum=1)
+# Live HTTP, WebSocket and TCP connections per client address, per process (0: no cap).
+IM_MAX_CONNS_PER_IP = _env_int("IM_MAX_CONNS_PER_IP", 1000, minimum=0)
 
 LOGGING = {
     "version": 1,

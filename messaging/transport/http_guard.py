@@ -15,11 +15,18 @@ the same socket), these limits:
   connection that sends nothing for that long while it is not being answered: between
   keep-alive requests, in a head, in a body. Twisted suspends it while a request is
   being answered and for good once a connection is a WebSocket.
+- **Connections per client address** (IM_MAX_CONNS_PER_IP, one count with the TCP
+  port: messaging.transport.address_limit). With no trusted proxy the connection is
+  counted from its accept to its close under the peer's address, and one over the cap
+  is answered 429 (JSON, `Connection: close`) at once, before its request is read.
+  Behind IM_NUM_PROXIES proxies the peer is a proxy, so what counts is each request
+  being answered, and each WebSocket until it closes, under the forwarded client
+  address; a request over the cap is answered 429 before the application sees it.
 - **Body size**: media.body_limit.LimitedWebRequest (IM_MAX_UPLOAD_BYTES).
 
 `ConnectionGuard` wraps the connection's protocol (a Twisted ProtocolWrapper, the way
-TLS does), so it sees every byte and every close, also after Daphne hands the
-connection to its WebSocket protocol.
+TLS does), so it sees every byte and every close, RST included, also after Daphne
+hands the connection to its WebSocket protocol.
 """
 
 from __future__ import annotations
@@ -27,13 +34,19 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from rest_framework.settings import api_settings
 from twisted.internet.protocol import Protocol
 from twisted.protocols.policies import ProtocolWrapper
 from zope.interface import directlyProvides, providedBy
 
 from media.body_limit import LimitedHTTPFactory, LimitedWebRequest, answer_and_close, json_answer
+from messaging.transport import address_limit
 
 log = logging.getLogger(__name__)
+
+
+def too_many_connections_answer() -> bytes:
+    return json_answer(429, "Too Many Requests", "Too many connections from your address.")
 
 
 def head_timeout_answer() -> bytes:
@@ -46,14 +59,16 @@ def _host(address) -> str:
 
 
 class ConnectionGuard(ProtocolWrapper):
-    """One HTTP connection's request-head deadline.
+    """One HTTP connection's address slot and request-head deadline.
 
     `wrappedProtocol` is Twisted's HTTP channel until Daphne upgrades the connection,
     then Daphne's WebSocket protocol (Daphne swaps it in, as it does under TLS).
     """
 
-    def __init__(self, factory, wrapped) -> None:
+    def __init__(self, factory, wrapped, *, count_peer: bool) -> None:
         super().__init__(factory, wrapped)
+        self.count_peer = count_peer
+        self._held: list[str] = []  # addresses this connection counts against
         self._inner_connected = False
         self._discarding = False  # answered and closing: what arrives is dropped
         self._awaiting_head = True
@@ -65,6 +80,14 @@ class ConnectionGuard(ProtocolWrapper):
         # ProtocolWrapper's, without its factory registry (this factory keeps none).
         directlyProvides(self, providedBy(transport))
         Protocol.makeConnection(self, transport)
+        if self.count_peer:
+            address = _host(transport.getPeer())
+            if not address_limit.acquire(address):
+                log.debug("refused an HTTP connection from %s: too many", address)
+                self._discarding = True
+                answer_and_close(transport, too_many_connections_answer())
+                return
+            self._held.append(address)
         self._start_head_deadline()
         self._inner_connected = True
         self.wrappedProtocol.makeConnection(self)
@@ -79,6 +102,9 @@ class ConnectionGuard(ProtocolWrapper):
     def connectionLost(self, reason) -> None:
         self.connected = 0
         self._cancel_head_deadline()
+        for address in self._held:
+            address_limit.release(address)
+        self._held.clear()
         if self._inner_connected:
             self.wrappedProtocol.connectionLost(reason)
         self.wrappedProtocol = None
@@ -97,6 +123,10 @@ class ConnectionGuard(ProtocolWrapper):
         """Part of the next request's head was already buffered when the last was answered."""
         if self._awaiting_head and self._head_deadline is None and not self._discarding:
             self._start_head_deadline()
+
+    def adopt(self, address: str) -> None:
+        """Count this connection against `address` (already acquired) until it closes."""
+        self._held.append(address)
 
     # --- the deadline ------------------------------------------------------------------
 
@@ -127,8 +157,10 @@ def _guard_of(channel) -> ConnectionGuard | None:
 
 
 class GuardedWebRequest(LimitedWebRequest):
-    """A request that tells its connection's guard where it is."""
+    """A request that tells its connection's guard where it is, and, behind proxies,
+    counts against its forwarded client address while it is answered."""
 
+    _slot: str | None = None  # the address this request counts against (behind proxies)
     _guard: ConnectionGuard | None = None
 
     def gotLength(self, length):
@@ -136,17 +168,52 @@ class GuardedWebRequest(LimitedWebRequest):
         self._guard = guard = _guard_of(self.channel)
         if guard is not None:
             guard.head_complete()
+            if not guard.count_peer:
+                address = self._forwarded_client()
+                if not address_limit.acquire(address):
+                    log.debug("refused an HTTP request from %s: too many", address)
+                    self.refuse(too_many_connections_answer())
+                    return
+                self._slot = address
         super().gotLength(length)
+
+    def process(self):
+        upgrade = (self.requestHeaders.getRawHeaders(b"upgrade") or [b""])[0].lower()
+        result = super().process()
+        if self._slot is not None and upgrade == b"websocket" and self.transport is None:
+            # Daphne took the transport for its WebSocket protocol: the connection now
+            # counts against this address until it closes.
+            self._guard.adopt(self._slot)
+            self._slot = None
+        return result
 
     def finish(self):
         channel = self.channel
         guard = self._guard
+        self._release_slot()
         if guard is not None:
             # Before Twisted's finish: it parses a pipelined next request at once.
             guard.awaiting_head()
         super().finish()
         if guard is not None and channel is not None and channel.requests:
             guard.head_started()
+
+    def connectionLost(self, reason):
+        self._release_slot()
+        super().connectionLost(reason)
+
+    def _release_slot(self) -> None:
+        if self._slot is not None:
+            address_limit.release(self._slot)
+            self._slot = None
+
+    def _forwarded_client(self) -> str:
+        forwarded = self.requestHeaders.getRawHeaders(b"x-forwarded-for")
+        return address_limit.forwarded_client(
+            _host(self.channel.transport.getPeer()),
+            b",".join(forwarded).decode("latin-1") if forwarded else None,
+            api_settings.NUM_PROXIES,
+        )
 
 
 class GuardedHTTPFactory(LimitedHTTPFactory):
@@ -161,4 +228,4 @@ class GuardedHTTPFactory(LimitedHTTPFactory):
         if protocol is None:
             return None
         protocol.requestFactory = GuardedWebRequest
-        return ConnectionGuard(self, protocol)
+        return ConnectionGuard(self, protocol, count_peer=not api_settings.NUM_PROXIES)

@@ -59,8 +59,8 @@ class ImServer(Server):
         from messaging.transport.http_guard import GuardedHTTPFactory
 
         # Daphne's run() builds its HTTP factory from this module-level name; ours
-        # refuses an oversized request body before any of it is buffered and puts a
-        # deadline on request heads.
+        # refuses an oversized request body before any of it is buffered, puts a
+        # deadline on request heads and caps connections per client address.
         daphne.server.HTTPFactory = GuardedHTTPFactory
         _cheap_autobahn_log_arguments()
 

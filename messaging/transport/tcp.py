@@ -13,6 +13,7 @@ from improto.framing import TcpFrameDecoder
 from messaging.realtime.node import get_node
 from messaging.realtime.outgoing import Outgoing, encode_for
 from messaging.realtime.session import Session
+from messaging.transport import address_limit
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ class TcpAdapter:
 
 
 async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    address = address_limit.tcp_peer(writer)
+    if not address_limit.acquire(address):
+        await address_limit.refuse_tcp(reader, writer)
+        return
     node = await get_node()
     session = Session(node, TcpAdapter(writer), transport="tcp")
     session.start()
@@ -66,6 +71,7 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
         writer.transport.abort()
         raise
     finally:
+        address_limit.release(address)
         await session.transport_closed()
         if not writer.is_closing():
             writer.close()
