@@ -267,6 +267,12 @@ IM_MAX_UPLOAD_BYTES = _env_int("IM_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=
 IM_MAX_IMAGE_PIXELS = _env_int("IM_MAX_IMAGE_PIXELS", 50_000_000, minimum=1)
 # How long a signed download link (GET /api/media/<id>/link/) works.
 IM_MEDIA_LINK_TTL_S = _env_int("IM_MEDIA_LINK_TTL_S", 300, minimum=1)
+# Image decoding and audio/video probing run on this many threads of their own: the
+# memory uploads take while decoding is at most this many times the largest image.
+IM_MEDIA_DECODE_WORKERS = _env_int("IM_MEDIA_DECODE_WORKERS", 2, minimum=1)
+# Uploads that may wait for a decode worker, and how long each may wait; beyond: 503.
+IM_MEDIA_DECODE_QUEUE = _env_int("IM_MEDIA_DECODE_QUEUE", 16, minimum=0)
+IM_MEDIA_DECODE_WAIT_S = _env_int("IM_MEDIA_DECODE_WAIT_S", 30, minimum=1)
 # S3 or an S3-compatible service instead of the local folder. Credentials come from
 # boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance
 # role), never from this file.

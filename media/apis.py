@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import (
+    APIException,
     NotAuthenticated,
     NotFound,
     ParseError,
@@ -43,6 +44,17 @@ NOT_FOUND = OpenApiResponse(
 )
 
 
+# How long a client told "busy" waits before it tries again.
+DECODE_BUSY_RETRY_S = 5
+
+
+class DecodersBusy(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The server is busy reading other uploads; try again shortly."
+    default_code = "busy"
+    wait = DECODE_BUSY_RETRY_S  # DRF's handler turns it into Retry-After
+
+
 class IgnoreAcceptHeader(BaseContentNegotiation):
     """A download answers the file whatever Accept says (an <img> asks for image/*);
     errors are JSON."""
@@ -74,6 +86,10 @@ class MediaUploadApi(APIView):
             401: UNAUTHENTICATED,
             413: OpenApiResponse(DetailErrorSerializer, description="Over IM_MAX_UPLOAD_BYTES."),
             415: OpenApiResponse(DetailErrorSerializer, description="Not multipart/form-data."),
+            503: OpenApiResponse(
+                DetailErrorSerializer,
+                description="Every decode worker is busy and the queue is full; Retry-After.",
+            ),
         },
     )
     def post(self, request):
@@ -89,6 +105,8 @@ class MediaUploadApi(APIView):
             )
         except services.MediaInvalid as exc:
             raise ValidationError({"file": [str(exc)]}) from None
+        except services.DecodeBusy:
+            raise DecodersBusy() from None
         return Response(MediaSerializer(media).data, status=status.HTTP_201_CREATED)
 
 

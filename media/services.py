@@ -10,11 +10,13 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from media.decoding import DecodeBusy, inspect_upload
 from media.models import MediaFile, MediaGrant, new_media_id
-from media.sniffing import MediaInvalid, clean_file_name, inspect
+from media.sniffing import MediaInvalid, clean_file_name
 from media.uploads import UploadTooLarge
 
-__all__ = ["MediaInvalid", "UploadTooLarge", "media_delete", "media_grant", "media_upload"]
+__all__ = ["DecodeBusy", "MediaInvalid", "UploadTooLarge", "media_delete", "media_grant",
+           "media_upload"]
 
 
 def storage_name_for(media_id: str) -> str:
@@ -24,13 +26,13 @@ def storage_name_for(media_id: str) -> str:
 
 def media_upload(*, owner, upload: UploadedFile) -> MediaFile:
     """Inspect the bytes, store the file, record it; the file's kind is what its
-    content is. Raises MediaInvalid (empty, or an image that does not decode) or
-    UploadTooLarge."""
+    content is. Raises MediaInvalid (empty, or an image that does not decode),
+    UploadTooLarge, or DecodeBusy (no decode worker free in time)."""
     if not upload.size:
         raise MediaInvalid("The submitted file is empty.")
     if upload.size > settings.IM_MAX_UPLOAD_BYTES:
         raise UploadTooLarge()
-    found = inspect(upload)
+    found = inspect_upload(upload)
     media = MediaFile(
         id=new_media_id(),
         owner=owner,

@@ -1,0 +1,102 @@
+"""Upload work bounded through a real server: decoding memory and the busy answer.
+
+A PNG of 5000 x 5000 pixels in one colour is 84 KB on the wire and 100 MB decoded
+(Pillow keeps RGB at 4 bytes a pixel): memory follows the decodes that run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.media import helpers
+from tests.support.clients import make_user
+
+SIDE = 5000
+DECODED = SIDE * SIDE * 4
+CONCURRENT = 6
+WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    return helpers.png((SIDE, SIDE))
+
+
+def memory_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def reset_peak(pid: int) -> None:
+    """Start VmHWM again from the current RSS (Linux's clear_refs, value 5)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+@pytest.fixture(scope="module")
+def decoding(deployment_factory_module):
+    dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=WORKERS)
+    return dep.start_server()
+
+
+async def test_concurrent_pixel_bombs_decode_within_the_pool_memory(decoding, bomb):
+    alice = await make_user(decoding.base_url)
+    await helpers.uploaded(decoding.base_url, alice.token, helpers.png(), "warm.png")
+    pid = decoding.proc.pid
+    before_kb = memory_kb(pid, "VmRSS")
+    reset_peak(pid)
+    replies = await asyncio.gather(*(
+        helpers.aupload(decoding.base_url, alice.token, bomb, f"bomb{i}.png")
+        for i in range(CONCURRENT)))
+    assert [r.status for r in replies] == [201] * CONCURRENT, [r.body for r in replies]
+    assert {(r.json()["width"], r.json()["height"]) for r in replies} == {(SIDE, SIDE)}
+    growth = (memory_kb(pid, "VmHWM") - before_kb) * 1024
+    print(f"\n{CONCURRENT} concurrent {SIDE}x{SIDE} PNGs ({len(bomb)} bytes each): RSS "
+          f"{before_kb // 1024} MB before, peak +{growth // 2**20} MB "
+          f"({growth / DECODED:.1f} decoded images)")
+    # The workers' decodes and some slack; all six at once would be six.
+    assert growth < (WORKERS + 1) * DECODED
+
+
+@pytest.fixture(scope="module")
+def one_worker_no_queue(deployment_factory_module):
+    dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=1, IM_MEDIA_DECODE_QUEUE=0)
+    return dep.start_server()
+
+
+@pytest.fixture(scope="module")
+def one_worker_short_wait(deployment_factory_module):
+    dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=1, IM_MEDIA_DECODE_QUEUE=10,
+                                    IM_MEDIA_DECODE_WAIT_S=1)
+    return dep.start_server()
+
+
+def assert_busy(reply) -> None:
+    assert reply.status == 503, reply.body
+    assert reply.headers["retry-after"] == "5"
+    assert reply.json() == {"detail": "The server is busy reading other uploads; try again "
+                                      "shortly."}
+
+
+@pytest.mark.parametrize("server_name", ["one_worker_no_queue", "one_worker_short_wait"])
+async def test_uploads_beyond_the_decode_queue_or_its_wait_are_told_to_retry(
+        request, server_name, bomb):
+    server = request.getfixturevalue(server_name)
+    alice = await make_user(server.base_url)
+    replies = await asyncio.gather(*(
+        helpers.aupload(server.base_url, alice.token, bomb, f"bomb{i}.png")
+        for i in range(CONCURRENT)))
+    statuses = sorted(r.status for r in replies)
+    # One decodes at a time; with no queue the others are refused at once, with a
+    # 1 s wait those still queued after it (each decode takes about half a second).
+    assert statuses[0] == 201 and statuses[-1] == 503, statuses
+    for reply in replies:
+        if reply.status == 503:
+            assert_busy(reply)
+    # Refused uploads left nothing behind, and the server takes uploads again.
+    ok = await helpers.aupload(server.base_url, alice.token, helpers.png(), "after.png")
+    assert ok.status == 201, ok.body
