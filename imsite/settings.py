@@ -273,6 +273,13 @@ IM_MEDIA_DECODE_WORKERS = _env_int("IM_MEDIA_DECODE_WORKERS", 2, minimum=1)
 # Uploads that may wait for a decode worker, and how long each may wait; beyond: 503.
 IM_MEDIA_DECODE_QUEUE = _env_int("IM_MEDIA_DECODE_QUEUE", 16, minimum=0)
 IM_MEDIA_DECODE_WAIT_S = _env_int("IM_MEDIA_DECODE_WAIT_S", 30, minimum=1)
+# Uploads per user, "<count>/<second|minute|hour|day>"; over it: 429 with Retry-After.
+IM_UPLOAD_RATE = _env("IM_UPLOAD_RATE", "30/min") or "30/min"
+_upload_rate_count, _, _upload_rate_period = IM_UPLOAD_RATE.partition("/")
+if not (_upload_rate_count.isdigit() and int(_upload_rate_count) > 0
+        and _upload_rate_period in {"s", "sec", "second", "m", "min", "minute",
+                                    "h", "hour", "d", "day"}):
+    raise ImproperlyConfigured(f"IM_UPLOAD_RATE must look like 30/min, got {IM_UPLOAD_RATE!r}")
 # S3 or an S3-compatible service instead of the local folder. Credentials come from
 # boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance
 # role), never from this file.

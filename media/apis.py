@@ -28,6 +28,7 @@ from accounts.tokens import TokenAuthentication
 from media import links, selectors, services
 from media.responses import media_response
 from media.serializers import MediaLinkSerializer, MediaSerializer, MediaUploadSerializer
+from media.throttles import UploadRateThrottle
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class IgnoreAcceptHeader(BaseContentNegotiation):
 class MediaUploadApi(APIView):
     authentication_classes = AUTHENTICATION
     parser_classes = [MultiPartParser]
+    throttle_classes = [UploadRateThrottle]
 
     @extend_schema(
         operation_id="media_upload",
@@ -86,6 +88,10 @@ class MediaUploadApi(APIView):
             401: UNAUTHENTICATED,
             413: OpenApiResponse(DetailErrorSerializer, description="Over IM_MAX_UPLOAD_BYTES."),
             415: OpenApiResponse(DetailErrorSerializer, description="Not multipart/form-data."),
+            429: OpenApiResponse(
+                DetailErrorSerializer,
+                description="Over IM_UPLOAD_RATE uploads for this user; Retry-After says when.",
+            ),
             503: OpenApiResponse(
                 DetailErrorSerializer,
                 description="Every decode worker is busy and the queue is full; Retry-After.",

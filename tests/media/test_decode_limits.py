@@ -1,4 +1,5 @@
-"""Upload work bounded through a real server: decoding memory and the busy answer.
+"""Upload work bounded through a real server: decoding memory, the busy answer, the
+per-user upload rate.
 
 A PNG of 5000 x 5000 pixels in one colour is 84 KB on the wire and 100 MB decoded
 (Pillow keeps RGB at 4 bytes a pixel): memory follows the decodes that run at once.
@@ -39,7 +40,7 @@ def reset_peak(pid: int) -> None:
 
 @pytest.fixture(scope="module")
 def decoding(deployment_factory_module):
-    dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=WORKERS)
+    dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=WORKERS, IM_UPLOAD_RATE="1000/min")
     return dep.start_server()
 
 
@@ -64,14 +65,15 @@ async def test_concurrent_pixel_bombs_decode_within_the_pool_memory(decoding, bo
 
 @pytest.fixture(scope="module")
 def one_worker_no_queue(deployment_factory_module):
-    dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=1, IM_MEDIA_DECODE_QUEUE=0)
+    dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=1, IM_MEDIA_DECODE_QUEUE=0,
+                                    IM_UPLOAD_RATE="1000/min")
     return dep.start_server()
 
 
 @pytest.fixture(scope="module")
 def one_worker_short_wait(deployment_factory_module):
     dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=1, IM_MEDIA_DECODE_QUEUE=10,
-                                    IM_MEDIA_DECODE_WAIT_S=1)
+                                    IM_MEDIA_DECODE_WAIT_S=1, IM_UPLOAD_RATE="1000/min")
     return dep.start_server()
 
 
@@ -100,3 +102,34 @@ async def test_uploads_beyond_the_decode_queue_or_its_wait_are_told_to_retry(
     # Refused uploads left nothing behind, and the server takes uploads again.
     ok = await helpers.aupload(server.base_url, alice.token, helpers.png(), "after.png")
     assert ok.status == 201, ok.body
+
+
+# --- the per-user upload rate ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rate_limited(deployment_factory_module):
+    # Per day: a test never straddles a window boundary.
+    dep = deployment_factory_module(IM_UPLOAD_RATE="3/day")
+    return dep.start_server()
+
+
+async def test_upload_rate_per_user_answers_429_with_retry_after(rate_limited):
+    base = rate_limited.base_url
+    alice, bob = await make_user(base), await make_user(base)
+    for i in range(3):
+        await helpers.uploaded(base, alice.token, helpers.PDF, f"{i}.pdf")
+    over = await helpers.aupload(base, alice.token, helpers.PDF, "4.pdf")
+    assert over.status == 429, over.body
+    assert 0 < int(over.headers["retry-after"]) <= 86400
+    assert over.json()["detail"].startswith("Request was throttled.")
+    # Per user: Bob has his own budget.
+    await helpers.uploaded(base, bob.token, helpers.PDF, "b.pdf")
+
+
+async def test_concurrent_uploads_cannot_share_one_rate_slot(rate_limited):
+    carol = await make_user(rate_limited.base_url)
+    replies = await asyncio.gather(*(
+        helpers.aupload(rate_limited.base_url, carol.token, helpers.PDF, f"{i}.pdf")
+        for i in range(10)))
+    assert sorted(r.status for r in replies) == [201] * 3 + [429] * 7
