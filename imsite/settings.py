@@ -280,6 +280,8 @@ if not (_upload_rate_count.isdigit() and int(_upload_rate_count) > 0
         and _upload_rate_period in {"s", "sec", "second", "m", "min", "minute",
                                     "h", "hour", "d", "day"}):
     raise ImproperlyConfigured(f"IM_UPLOAD_RATE must look like 30/min, got {IM_UPLOAD_RATE!r}")
+# Bytes of stored files per user (0: no limit); an upload that would pass it gets 413.
+IM_UPLOAD_QUOTA_BYTES = _env_int("IM_UPLOAD_QUOTA_BYTES", 1 << 30, minimum=0)
 # S3 or an S3-compatible service instead of the local folder. Credentials come from
 # boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance
 # role), never from this file.

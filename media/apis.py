@@ -56,6 +56,11 @@ class DecodersBusy(APIException):
     wait = DECODE_BUSY_RETRY_S  # DRF's handler turns it into Retry-After
 
 
+class UploadQuotaFull(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "quota_exceeded"
+
+
 class IgnoreAcceptHeader(BaseContentNegotiation):
     """A download answers the file whatever Accept says (an <img> asks for image/*);
     errors are JSON."""
@@ -86,7 +91,11 @@ class MediaUploadApi(APIView):
             201: MediaSerializer,
             400: OpenApiResponse(description="Field errors: no file, empty, bad image."),
             401: UNAUTHENTICATED,
-            413: OpenApiResponse(DetailErrorSerializer, description="Over IM_MAX_UPLOAD_BYTES."),
+            413: OpenApiResponse(
+                DetailErrorSerializer,
+                description="Over IM_MAX_UPLOAD_BYTES, or storing it would pass the user's "
+                            "IM_UPLOAD_QUOTA_BYTES (the detail says which).",
+            ),
             415: OpenApiResponse(DetailErrorSerializer, description="Not multipart/form-data."),
             429: OpenApiResponse(
                 DetailErrorSerializer,
@@ -111,6 +120,8 @@ class MediaUploadApi(APIView):
             )
         except services.MediaInvalid as exc:
             raise ValidationError({"file": [str(exc)]}) from None
+        except services.QuotaExceeded as exc:
+            raise UploadQuotaFull(str(exc)) from None
         except services.DecodeBusy:
             raise DecodersBusy() from None
         return Response(MediaSerializer(media).data, status=status.HTTP_201_CREATED)

@@ -1,5 +1,5 @@
 """Upload work bounded through a real server: decoding memory, the busy answer, the
-per-user upload rate.
+per-user upload rate, the per-user storage quota.
 
 A PNG of 5000 x 5000 pixels in one colour is 84 KB on the wire and 100 MB decoded
 (Pillow keeps RGB at 4 bytes a pixel): memory follows the decodes that run at once.
@@ -8,11 +8,13 @@ A PNG of 5000 x 5000 pixels in one colour is 84 KB on the wire and 100 MB decode
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.media import helpers
+from tests.media.test_limits import leftover_files
 from tests.support.clients import make_user
 
 SIDE = 5000
@@ -133,3 +135,46 @@ async def test_concurrent_uploads_cannot_share_one_rate_slot(rate_limited):
         helpers.aupload(rate_limited.base_url, carol.token, helpers.PDF, f"{i}.pdf")
         for i in range(10)))
     assert sorted(r.status for r in replies) == [201] * 3 + [429] * 7
+
+
+# --- the per-user storage quota ------------------------------------------------------------
+
+QUOTA = 100_000
+
+
+@pytest.fixture(scope="module")
+def quota(deployment_factory_module):
+    dep = deployment_factory_module(IM_UPLOAD_QUOTA_BYTES=QUOTA, IM_UPLOAD_RATE="1000/min")
+    dep.start_server()
+    return dep
+
+
+def full_detail(stored: int) -> str:
+    return (f"This file would take your stored files past your quota of {QUOTA} bytes "
+            f"({stored} bytes used).")
+
+
+def quota_full(reply, stored: int) -> None:
+    assert reply.status == 413, reply.body
+    assert reply.json() == {"detail": full_detail(stored)}
+
+
+async def test_quota_is_per_user_exact_and_race_free(quota):
+    server = quota.servers[0]
+    base = server.base_url
+    alice, bob = await make_user(base), await make_user(base)
+    await helpers.uploaded(base, alice.token, os.urandom(60_000), "a.bin")
+    # 40,000 bytes left; eight uploads of 30,000 at once: exactly one fits.
+    replies = await asyncio.gather(*(
+        helpers.aupload(base, alice.token, os.urandom(30_000), f"{i}.bin") for i in range(8)))
+    assert sorted(r.status for r in replies) == [201] + [413] * 7
+    # Refused before the winner's row was in (the early check) or after.
+    assert {r.json()["detail"] for r in replies if r.status == 413} <= {
+        full_detail(60_000), full_detail(90_000)}
+    await helpers.uploaded(base, alice.token, os.urandom(10_000), "last.bin")  # exactly full
+    quota_full(await helpers.aupload(base, alice.token, b"x", "x.bin"), QUOTA)
+    # An image is refused before it is decoded, and Bob's quota is his own.
+    quota_full(await helpers.aupload(base, alice.token, helpers.png(), "p.png"), QUOTA)
+    await helpers.uploaded(base, bob.token, os.urandom(99_000), "b.bin")
+    # Only the four stored files are on disk: refused ones left nothing.
+    assert len(leftover_files(quota)) == 4
