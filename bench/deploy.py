@@ -42,6 +42,8 @@ BENCH_SERVER_ENV = {
     "IM_REGISTER_RATE_IP": "1000000/min",
     "IM_LOGIN_RATE_IP": "1000000/min",
     "IM_LOGIN_RATE_USER": "1000000/min",
+    # Every load-generator connection comes from one address.
+    "IM_MAX_CONNS_PER_IP": "0",
     "PYTHONUNBUFFERED": "1",
 }
 

@@ -390,6 +390,21 @@ IM_MAX_UPLOAD_BYTES = _env_int("IM_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, minimum=
 IM_MAX_IMAGE_PIXELS = _env_int("IM_MAX_IMAGE_PIXELS", 50_000_000, minimum=1)
 # How long a signed download link (GET /api/media/<id>/link/) works.
 IM_MEDIA_LINK_TTL_S = _env_int("IM_MEDIA_LINK_TTL_S", 300, minimum=1)
+# Image decoding and audio/video probing run on this many threads of their own: the
+# memory uploads take while decoding is at most this many times the largest image.
+IM_MEDIA_DECODE_WORKERS = _env_int("IM_MEDIA_DECODE_WORKERS", 2, minimum=1)
+# Uploads that may wait for a decode worker, and how long each may wait; beyond: 503.
+IM_MEDIA_DECODE_QUEUE = _env_int("IM_MEDIA_DECODE_QUEUE", 16, minimum=0)
+IM_MEDIA_DECODE_WAIT_S = _env_int("IM_MEDIA_DECODE_WAIT_S", 30, minimum=1)
+# Uploads per user, "<count>/<second|minute|hour|day>"; over it: 429 with Retry-After.
+IM_UPLOAD_RATE = _env("IM_UPLOAD_RATE", "30/min") or "30/min"
+_upload_rate_count, _, _upload_rate_period = IM_UPLOAD_RATE.partition("/")
+if not (_upload_rate_count.isdigit() and int(_upload_rate_count) > 0
+        and _upload_rate_period in {"s", "sec", "second", "m", "min", "minute",
+                                    "h", "hour", "d", "day"}):
+    raise ImproperlyConfigured(f"IM_UPLOAD_RATE must look like 30/min, got {IM_UPLOAD_RATE!r}")
+# Bytes of stored files per user (0: no limit); an upload that would pass it gets 413.
+IM_UPLOAD_QUOTA_BYTES = _env_int("IM_UPLOAD_QUOTA_BYTES", 1 << 30, minimum=0)
 # S3 or an S3-compatible service instead of the local folder. Credentials come from
 # boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance
 # role), never from this file.
@@ -437,6 +452,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # POST /api/media/ takes one file; no other endpoint takes any.
 DATA_UPLOAD_MAX_NUMBER_FILES = 1
+
+# --- HTTP and connection limits ---------------------------------------------------------
+
+# A request line and headers must arrive whole within this time (else 408 and close).
+IM_HTTP_HEAD_TIMEOUT_S = _env_int("IM_HTTP_HEAD_TIMEOUT_S", 10, minimum=1)
+# An HTTP connection that sends nothing for this long while no answer is pending (kept
+# alive between requests, or stalled in a request) is closed. WebSockets are exempt.
+IM_HTTP_IDLE_TIMEOUT_S = _env_int("IM_HTTP_IDLE_TIMEOUT_S", 60, minimum=1)
+# Live HTTP, WebSocket and TCP connections per client address, per process (0: no cap).
+IM_MAX_CONNS_PER_IP = _env_int("IM_MAX_CONNS_PER_IP", 1000, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import (
+    APIException,
     NotAuthenticated,
     NotFound,
     ParseError,
@@ -27,6 +28,7 @@ from accounts.tokens import TokenAuthentication
 from media import links, selectors, services
 from media.responses import media_response
 from media.serializers import MediaLinkSerializer, MediaSerializer, MediaUploadSerializer
+from media.throttles import UploadRateThrottle
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,22 @@ NOT_FOUND = OpenApiResponse(
 )
 
 
+# How long a client told "busy" waits before it tries again.
+DECODE_BUSY_RETRY_S = 5
+
+
+class DecodersBusy(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The server is busy reading other uploads; try again shortly."
+    default_code = "busy"
+    wait = DECODE_BUSY_RETRY_S  # DRF's handler turns it into Retry-After
+
+
+class UploadQuotaFull(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "quota_exceeded"
+
+
 class IgnoreAcceptHeader(BaseContentNegotiation):
     """A download answers the file whatever Accept says (an <img> asks for image/*);
     errors are JSON."""
@@ -57,6 +75,7 @@ class IgnoreAcceptHeader(BaseContentNegotiation):
 class MediaUploadApi(APIView):
     authentication_classes = AUTHENTICATION
     parser_classes = [MultiPartParser]
+    throttle_classes = [UploadRateThrottle]
 
     @extend_schema(
         operation_id="media_upload",
@@ -72,8 +91,20 @@ class MediaUploadApi(APIView):
             201: MediaSerializer,
             400: OpenApiResponse(description="Field errors: no file, empty, bad image."),
             401: UNAUTHENTICATED,
-            413: OpenApiResponse(DetailErrorSerializer, description="Over IM_MAX_UPLOAD_BYTES."),
+            413: OpenApiResponse(
+                DetailErrorSerializer,
+                description="Over IM_MAX_UPLOAD_BYTES, or storing it would pass the user's "
+                            "IM_UPLOAD_QUOTA_BYTES (the detail says which).",
+            ),
             415: OpenApiResponse(DetailErrorSerializer, description="Not multipart/form-data."),
+            429: OpenApiResponse(
+                DetailErrorSerializer,
+                description="Over IM_UPLOAD_RATE uploads for this user; Retry-After says when.",
+            ),
+            503: OpenApiResponse(
+                DetailErrorSerializer,
+                description="Every decode worker is busy and the queue is full; Retry-After.",
+            ),
         },
     )
     def post(self, request):
@@ -89,6 +120,10 @@ class MediaUploadApi(APIView):
             )
         except services.MediaInvalid as exc:
             raise ValidationError({"file": [str(exc)]}) from None
+        except services.QuotaExceeded as exc:
+            raise UploadQuotaFull(str(exc)) from None
+        except services.DecodeBusy:
+            raise DecodersBusy() from None
         return Response(MediaSerializer(media).data, status=status.HTTP_201_CREATED)
 
 

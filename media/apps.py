@@ -12,6 +12,9 @@ class MediaConfig(AppConfig):
     def ready(self) -> None:
         from PIL import Image
 
+        from media.decoding import configure_image_memory
+
+        configure_image_memory()
         # Pillow's own decompression-bomb guard, at our limit: it refuses to open an
         # image of more than twice as many pixels, and media.sniffing refuses above it.
         Image.MAX_IMAGE_PIXELS = settings.IM_MAX_IMAGE_PIXELS

@@ -19,8 +19,10 @@ A chunked body within the limit is given its Content-Length once whole, which Dj
 needs to read it. The limit is IM_MAX_UPLOAD_BYTES plus the multipart framing
 (media.uploads) and applies to every HTTP request: no endpoint takes a bigger body.
 
-It takes effect where Daphne's Server is given this factory, which belongs in
-messaging/transport/server.py (tests/media/guarded_imserver.py does it for the tests).
+It takes effect where Daphne's Server is given this factory or a subclass: imserver
+installs messaging.transport.http_guard.GuardedHTTPFactory, whose requests extend
+LimitedWebRequest. `json_answer`, `answer_and_close` and `LimitedWebRequest.refuse`
+are how any guard there answers before the application.
 """
 
 from __future__ import annotations
@@ -39,18 +41,35 @@ log = logging.getLogger(__name__)
 LINGER_S = 2.0
 
 
+def json_answer(status: int, reason: str, detail: str,
+                headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """A whole HTTP/1.1 answer with a JSON `{"detail": ...}` body, ending the connection."""
+    body = json.dumps({"detail": detail}).encode()
+    head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
+            f"Content-Length: {len(body)}", "X-Content-Type-Options: nosniff",
+            "Connection: close", *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
 def _too_large_response() -> bytes:
-    body = json.dumps(
-        {"detail": f"The file is larger than {settings.IM_MAX_UPLOAD_BYTES} bytes."}
-    ).encode()
-    head = (
-        b"HTTP/1.1 413 Content Too Large\r\n"
-        b"Content-Type: application/json\r\n"
-        b"Content-Length: %d\r\n"
-        b"X-Content-Type-Options: nosniff\r\n"
-        b"Connection: close\r\n\r\n" % len(body)
-    )
-    return head + body
+    return json_answer(413, "Content Too Large",
+                       f"The file is larger than {settings.IM_MAX_UPLOAD_BYTES} bytes.")
+
+
+def answer_and_close(transport, answer: bytes) -> None:
+    """Write `answer`, then close so that the client reads it instead of a reset: the
+    write side is closed at once, what the client still sends is read and dropped, and
+    the connection is cut after LINGER_S."""
+    # Imported here: importing the reactor with this module would install Twisted's
+    # default reactor before Daphne installs its asyncio one.
+    from twisted.internet import reactor
+
+    transport.write(answer)
+    if hasattr(transport, "loseWriteConnection"):
+        transport.loseWriteConnection()
+        reactor.callLater(LINGER_S, _abort, transport)
+    else:
+        transport.loseConnection()
 
 
 class LimitedWebRequest(WebRequest):
@@ -95,8 +114,13 @@ class LimitedWebRequest(WebRequest):
         return super().process()
 
     def _refuse(self) -> None:
-        from twisted.internet import reactor
+        log.info("refused a request body over %d bytes from %s", self._body_limit,
+                 self.channel.transport.getPeer())
+        self.refuse(_too_large_response())
 
+    def refuse(self, answer: bytes) -> None:
+        """Answer this request with `answer` before the application sees it, keep
+        nothing of its body, and end the connection."""
         self._refused = True
         if getattr(self, "content", None) is not None:
             self.content.close()  # drop what was buffered (a temporary file is deleted)
@@ -106,15 +130,7 @@ class LimitedWebRequest(WebRequest):
         self.requestHeaders.removeHeader(b"expect")
         channel = self.channel
         channel.persistent = False
-        transport = channel.transport
-        log.info("refused a request body over %d bytes from %s", self._body_limit,
-                 transport.getPeer())
-        transport.write(_too_large_response())
-        if hasattr(transport, "loseWriteConnection"):
-            transport.loseWriteConnection()
-            reactor.callLater(LINGER_S, _abort, transport)
-        else:
-            transport.loseConnection()
+        answer_and_close(channel.transport, answer)
 
 
 def _abort(transport) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
+from django.db.models import Sum
 from django.urls import reverse
 
 from media.models import MediaFile, MediaGrant, MediaKind
@@ -30,6 +31,11 @@ def media_fields(media: MediaFile) -> dict:
         if value is not None:
             fields[name] = value
     return fields
+
+
+def media_bytes_stored(*, owner_id: int) -> int:
+    """The bytes of every file the user has stored (what the upload quota counts)."""
+    return MediaFile.objects.filter(owner_id=owner_id).aggregate(total=Sum("size"))["total"] or 0
 
 
 def media_for_send(media_ids: Iterable[str]) -> dict[str, MediaFile]:

@@ -80,11 +80,12 @@ class ImServer(Server):
     def run(self) -> None:
         from twisted.internet import reactor
 
-        from media.body_limit import LimitedHTTPFactory
+        from messaging.transport.http_guard import GuardedHTTPFactory
 
         # Daphne's run() builds its HTTP factory from this module-level name; ours
-        # refuses an oversized request body before any of it is buffered.
-        daphne.server.HTTPFactory = LimitedHTTPFactory
+        # refuses an oversized request body before any of it is buffered, puts a
+        # deadline on request heads and caps connections per client address.
+        daphne.server.HTTPFactory = GuardedHTTPFactory
         _cheap_autobahn_log_arguments()
 
         reactor.callWhenRunning(lambda: asyncio.ensure_future(self._start_extras()))

@@ -15,6 +15,7 @@ from improto.errors import ProtocolError
 from improto.framing import FrameError, TcpFrameDecoder
 from messaging.realtime.node import get_node
 from messaging.realtime.session import Session
+from messaging.transport import address_limit
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ def reset(transport: asyncio.Transport) -> None:
 
 
 async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    address = address_limit.tcp_peer(writer)
+    if not address_limit.acquire(address):
+        await address_limit.refuse_tcp(reader, writer)
+        return
     node = await get_node()
     adapter = TcpAdapter(writer)
     session = Session(node, adapter, transport="tcp")
@@ -88,6 +93,7 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
         reset(writer.transport)
         raise
     finally:
+        address_limit.release(address)
         await session.transport_closed()
         if not writer.is_closing():
             if adapter.closed and not writer.transport.get_write_buffer_size():

@@ -1,0 +1,120 @@
+"""Live connections per client address, in this process (PROTOCOL.md section 6).
+
+One table counts HTTP connections, WebSockets and TCP connections together; an
+address holding IM_MAX_CONNS_PER_IP of them gets no more until one closes (0: no
+cap). Every transport calls `acquire` when a connection starts and, only if that
+returned True, `release` exactly once when it ends, on every close path.
+
+The address is the peer's for TCP and for HTTP with no trusted proxy; behind
+IM_NUM_PROXIES proxies it is the one `forwarded_client` picks from X-Forwarded-For.
+IPv6 addresses are counted per /64, the block one host or one home gets: counting
+single IPv6 addresses would let one host take a fresh address per connection.
+
+Everything runs on the server's one event loop; the lock only keeps the table sane
+if a thread ever calls in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import threading
+
+from django.conf import settings
+
+from improto import frames
+from improto.codec import pack_tcp
+from improto.errors import RATE_LIMITED
+
+TOO_MANY = "too many connections from your address"
+# How long a refused TCP connection is read and dropped after its error frame, so that
+# the client reads the frame instead of a reset.
+REFUSAL_LINGER_S = 2.0
+
+_counts: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+def address_key(address: str) -> str:
+    """What an address is counted as: an IPv4 address (also when IPv4-mapped IPv6), an
+    IPv6 /64, or, for anything that is not an IP address, the string itself."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def acquire(address: str) -> bool:
+    """Count one more connection from `address`; False (and nothing counted) when the
+    address already has IM_MAX_CONNS_PER_IP."""
+    key = address_key(address)
+    cap = settings.IM_MAX_CONNS_PER_IP
+    with _lock:
+        held = _counts.get(key, 0)
+        if cap and held >= cap:
+            return False
+        _counts[key] = held + 1
+    return True
+
+
+def release(address: str) -> None:
+    """One connection from `address` has ended."""
+    key = address_key(address)
+    with _lock:
+        held = _counts.get(key, 0)
+        if held <= 1:
+            _counts.pop(key, None)
+        else:
+            _counts[key] = held - 1
+
+
+def live(address: str) -> int:
+    """Connections `address` holds now."""
+    with _lock:
+        return _counts.get(address_key(address), 0)
+
+
+def forwarded_client(peer: str, forwarded_for: str | None, num_proxies: int | None) -> str:
+    """The client's address behind `num_proxies` trusted proxies.
+
+    The same rule as the REST rate limits (accounts.throttles.client_address): with no
+    proxy configured, or no X-Forwarded-For, the peer; else the entry the outermost
+    trusted proxy appended, `num_proxies` from the right. Entries left of it are
+    whatever the client wrote and are never used.
+    """
+    if not num_proxies or not forwarded_for:
+        return peer
+    addresses = [part.strip() for part in forwarded_for.split(",")]
+    return addresses[-min(num_proxies, len(addresses))] or peer
+
+
+def tcp_peer(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+
+
+async def refuse_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer a TCP connection over the cap with `error`/`rate_limited` and close it.
+
+    The write side is closed first and what the client sends meanwhile (its `auth`)
+    is read and dropped for up to REFUSAL_LINGER_S: closing with unread bytes would
+    send a reset, which can destroy the error frame before the client reads it.
+    """
+    try:
+        writer.write(pack_tcp(frames.error(code=RATE_LIMITED, message=TOO_MANY, id=None)))
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(REFUSAL_LINGER_S):
+            while await reader.read(65536):
+                pass
+        writer.close()  # the client has closed its side: a clean close
+    except (TimeoutError, ConnectionError, OSError):
+        writer.transport.abort()
+    except BaseException:
+        writer.transport.abort()
+        raise
