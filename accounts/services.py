@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from knox.models import get_token_model
 
+from accounts.login_limits import login_attempt_begin
 from accounts.models import User
 from media.selectors import media_is_own_image
 
@@ -67,11 +68,17 @@ def user_register(*, username: str, password: str, display_name: str = "") -> Us
     return user
 
 
-def user_login(*, username: str, password: str) -> LoginResult:
-    """Check the credentials and issue a new token (one per login, so one per device)."""
+def user_login(*, username: str, password: str, address: str) -> LoginResult:
+    """Check the credentials and issue a new token (one per login, so one per device).
+
+    Raises LoginThrottled while `address` or `username` has too many failed logins
+    (accounts.login_limits); a failure here counts against both.
+    """
+    attempt = login_attempt_begin(address=address, username=username)
     user = authenticate(None, username=username, password=password)
     if user is None:
         raise InvalidCredentials
+    attempt.succeeded()
     instance, token = get_token_model().objects.create(user=user)
     # Django's receiver records last_login; other apps may listen too.
     user_logged_in.send(sender=type(user), request=None, user=user)
