@@ -69,7 +69,8 @@ INSTALLED_APPS = [
     "messaging",
     "media",
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin, whose login page takes the API's failed-login limits.
+    "accounts.admin_apps.LimitedAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
