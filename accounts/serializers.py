@@ -7,6 +7,8 @@ client's type bug pass silently.
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
 
@@ -31,6 +33,14 @@ class StrictCharField(serializers.CharField):
         except UnicodeEncodeError:
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class UsernameField(StrictCharField):
+    """A username as it will be stored: NFKC-normalised before it is validated, so a
+    name typed in decomposed form ("e" + combining acute) is the composed one ("é")."""
+
+    def to_internal_value(self, data):
+        return unicodedata.normalize("NFKC", super().to_internal_value(data))
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -102,10 +112,15 @@ class DetailErrorSerializer(serializers.Serializer):
 
 
 class RegisterSerializer(serializers.Serializer):
-    username = StrictCharField(
+    username = UsernameField(
         max_length=USERNAME_MAX,
         validators=[UnicodeUsernameValidator()],
-        help_text="1..150 characters: letters, digits and @/./+/-/_ only.",
+        help_text=(
+            "1..150 characters (after NFKC normalisation): letters, digits and @/./+/-/_ "
+            "only, the letters of one script (Japanese, Chinese and Korean may mix with "
+            "Han and Latin). Names are compared NFKC-normalised and case-folded: a "
+            "variant of a taken name is taken."
+        ),
     )
     password = StrictCharField(
         max_length=PASSWORD_MAX,
