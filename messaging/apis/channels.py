@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from messaging.realtime.gateway import gateway_for
 from messaging.realtime.locator import get_locator
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
+from messaging.selectors.presence import users_sharing_a_channel
 
 MAX_PAGE = 500
 MAX_PRESENCE_USERS = 200
@@ -103,13 +104,20 @@ class PresenceApi(APIView):
     @extend_schema(
         parameters=[PresenceQuery],
         responses={200: OpenApiTypes.OBJECT},
-        summary="Who is online",
-        description='`{"<id>": {"online": bool, "last_seen": ms or null}}`',
+        summary="Who is online, among the people I share a channel with",
+        description=(
+            '`{"<id>": {"online": bool, "last_seen": ms or null}}`. Users who share no '
+            "channel with the caller (themself, a private channel that has a message, "
+            "or a group both are in) are left out of the answer, as are unknown ids."
+        ),
     )
     def get(self, request):
         query = PresenceQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        answer = get_locator().presence(query.validated_data["users"])
+        visible = users_sharing_a_channel(
+            user_id=request.user.pk, candidate_ids=query.validated_data["users"]
+        )
+        answer = get_locator().presence(sorted(visible))
         return Response({
             str(uid): {"online": online, "last_seen": seen}
             for uid, (online, seen) in answer.items()
