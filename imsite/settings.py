@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
+    # Swagger UI's files, served by this server (not from a CDN) at /static/.
+    "drf_spectacular_sidecar",
     "channels",
     "accounts",
     "notifications",
@@ -86,6 +88,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /static/ (admin, API docs) served by the server itself, DEBUG or not: there is
+    # no separate web server in front of Daphne.
+    "imsite.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -225,7 +230,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST side of the IM server: accounts, groups, history, media, presence.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar, same origin, pinned with the server.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+# WhiteNoise serves the apps' static folders where they are (no collectstatic step),
+# indexed once at start; with DEBUG it also picks up changed files.
+WHITENOISE_USE_FINDERS = True
 
 IM_TOKEN_TTL_S = _env_int("IM_TOKEN_TTL_S", 30 * 24 * 3600, minimum=60)
 REST_KNOX = {
