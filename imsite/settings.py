@@ -227,9 +227,24 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "IM server API",
-    "DESCRIPTION": "REST side of the IM server: accounts, groups, history, media, presence.",
+    "DESCRIPTION": (
+        "REST side of the IM server: accounts, groups, history, media, presence. "
+        "Request bodies are JSON (media uploads: multipart/form-data); fields a request "
+        "does not document are ignored; JSON nested deeper than 32 levels is refused "
+        "with 400. Every error is a 4xx (or 503 from health) with a JSON body, "
+        '`{"detail": ...}` or `{field: [messages]}`. A request that needs a user sends '
+        "`Authorization: Token <token>` (401 without a valid one); 429 answers carry "
+        "`Retry-After`."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components: an upload's file is then `binary` (not
+    # a URI), and read-only fields stay out of request bodies.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "imsite.openapi.document_common_errors",
+    ],
     # Swagger UI from drf-spectacular-sidecar, same origin, pinned with the server.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
