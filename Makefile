@@ -44,10 +44,13 @@ test-postgres: install
 		IM_TEST_DATABASE_NAME=im_test_$$$$ $(BIN)/pytest --ignore=tests/improto
 
 # schemathesis against a live server with many more examples than `make test` gives it
-# (FUZZ_EXAMPLES per operation, every check on; tests/schema/).
+# (FUZZ_EXAMPLES per operation, every check on; tests/schema/). FUZZ_SEED=N for another
+# fixed seed.
 FUZZ_EXAMPLES ?= 1000
+FUZZ_SEED ?= 20261129
 fuzz: install
-	IM_DATA_DIR=$$(mktemp -d) IM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IM_FUZZ_TIMEOUT_S=7000 \
+	IM_DATA_DIR=$$(mktemp -d) IM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IM_FUZZ_SEED=$(FUZZ_SEED) \
+		IM_FUZZ_TIMEOUT_S=7000 \
 		$(BIN)/pytest tests/schema -o timeout=7200 -q
 
 $(BIN)/.bench-installed: $(BIN)/.installed requirements-bench.txt

@@ -19,9 +19,11 @@ import re
 
 import pytest
 
+from tests.schema import run
 from tests.schema.run import prepare, run_schemathesis
 
 EXAMPLES = int(os.environ.get("IM_FUZZ_EXAMPLES", "40"))
+SEED = int(os.environ.get("IM_FUZZ_SEED", str(run.SEED)))
 # The subprocess's own limit; `make fuzz` raises pytest's timeout along with it.
 TIMEOUT_S = float(os.environ.get("IM_FUZZ_TIMEOUT_S", "280"))
 
@@ -39,7 +41,7 @@ def fuzz_server(deployment_factory_module):
 def test_schemathesis_finds_no_error_and_no_contradiction(fuzz_server):
     env = prepare(fuzz_server.base_url)
 
-    result = run_schemathesis(fuzz_server.base_url, env, max_examples=EXAMPLES,
+    result = run_schemathesis(fuzz_server.base_url, env, max_examples=EXAMPLES, seed=SEED,
                               timeout=TIMEOUT_S)
 
     report = result.stdout + result.stderr
