@@ -73,10 +73,21 @@ async def test_leaving_the_group_hides_presence_again(server):
 
 @pytest.mark.django_db
 def test_two_hundred_ids_cost_one_query(django_assert_max_num_queries):
+    from messaging.models import ChannelState
     from messaging.selectors.presence import users_sharing_a_channel
+    from messaging.services.groups import group_create
     from tests.accounts.factories import make_user as make_db_user
 
-    me = make_db_user()
+    me, fellow, peer, stranger = (make_db_user() for _ in range(4))
+    group_create(owner=me, name="g", public=False, member_ids=[fellow.pk])
+    a, b = sorted((me.pk, peer.pk))
+    ChannelState.objects.create(channel=f"p:{a}:{b}", user_a=a, user_b=b)
+    top = max(u.pk for u in (me, fellow, peer, stranger))
+    candidates = [me.pk, fellow.pk, peer.pk, stranger.pk, *range(top + 1, top + 197)]
+
     with django_assert_max_num_queries(1):
-        visible = users_sharing_a_channel(user_id=me.pk, candidate_ids=list(range(1, 201)))
-    assert visible == {me.pk}
+        visible = users_sharing_a_channel(user_id=peer.pk, candidate_ids=candidates)
+    assert visible == {peer.pk, me.pk}
+    with django_assert_max_num_queries(1):
+        visible = users_sharing_a_channel(user_id=me.pk, candidate_ids=candidates)
+    assert visible == {me.pk, fellow.pk, peer.pk}
