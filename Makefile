@@ -9,7 +9,7 @@ TCP_PORT ?= 9000
 # The PostgreSQL server the second test pass uses; each run makes its own databases on it.
 TEST_PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run test test-sqlite test-postgres lint bench bench-quick clean
+.PHONY: install run test test-sqlite test-postgres lint fuzz bench bench-quick clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,16 @@ test-sqlite: install
 test-postgres: install
 	IM_DATA_DIR=$$(mktemp -d) DATABASE_URL=$(TEST_PG_URL) \
 		IM_TEST_DATABASE_NAME=im_test_$$$$ $(BIN)/pytest --ignore=tests/improto
+
+# schemathesis against a live server with many more examples than `make test` gives it
+# (FUZZ_EXAMPLES per operation, every check on; tests/schema/). FUZZ_SEED=N for another
+# fixed seed.
+FUZZ_EXAMPLES ?= 1000
+FUZZ_SEED ?= 20261129
+fuzz: install
+	IM_DATA_DIR=$$(mktemp -d) IM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IM_FUZZ_SEED=$(FUZZ_SEED) \
+		IM_FUZZ_TIMEOUT_S=7000 \
+		$(BIN)/pytest tests/schema -o timeout=7200 -q
 
 $(BIN)/.bench-installed: $(BIN)/.installed requirements-bench.txt
 	$(BIN)/pip install -q -r requirements-bench.txt

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.login_limits import LoginThrottled
 from accounts.serializers import (
     PATH_ID_SCHEMA,
     DetailErrorSerializer,
@@ -22,11 +23,7 @@ from accounts.serializers import (
     UserSearchSerializer,
     UserSummarySerializer,
 )
-from accounts.throttles import (
-    LoginAddressThrottle,
-    LoginUsernameThrottle,
-    RegisterAddressThrottle,
-)
+from accounts.throttles import RegisterAddressThrottle, client_address
 from accounts.tokens import TokenAuthentication
 
 AUTHENTICATION = [TokenAuthentication]
@@ -65,7 +62,9 @@ class RegisterApi(APIView):
 class LoginApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]
+    # Failed logins are limited in the service (accounts.login_limits), not by a
+    # throttle that would count every request.
+    throttle_classes: list = []
 
     @extend_schema(
         operation_id="auth_login",
@@ -84,9 +83,13 @@ class LoginApi(APIView):
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            result = services.user_login(**serializer.validated_data)
+            result = services.user_login(
+                **serializer.validated_data, address=client_address(request)
+            )
         except services.InvalidCredentials:
             raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [BAD_CREDENTIALS]})
+        except LoginThrottled as exc:
+            raise Throttled(wait=exc.wait) from None
         data = {"token": result.token, "user": result.user, "expiry": result.expiry}
         return Response(LoginResponseSerializer(data).data)
 

@@ -8,6 +8,8 @@ client's type bug pass silently.
 from __future__ import annotations
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.validators import RegexValidator
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from accounts.models import AVATAR_MAX, BIO_MAX, DISPLAY_NAME_MAX, User
@@ -18,6 +20,9 @@ USERNAME_MAX = 150
 PASSWORD_MAX = 4096
 SEARCH_MAX = USERNAME_MAX
 MAX_DB_ID = 2**63 - 1
+# Request strings in the schema: ECMA regexes, as drf-spectacular writes them.
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+NOT_BLANK_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
 
 class StrictCharField(serializers.CharField):
@@ -31,6 +36,27 @@ class StrictCharField(serializers.CharField):
         except UnicodeEncodeError:
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class StrictCharFieldSchema(OpenApiSerializerFieldExtension):
+    """What the schema says of a StrictCharField in a request: no NUL character (text
+    columns cannot hold one, so it is refused), and, where blank is refused and
+    surrounding whitespace is trimmed, at least one character that is not whitespace."""
+
+    target_class = "accounts.serializers.StrictCharField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        field = self.target
+        # A field with a RegexValidator gets that pattern (which admits no NUL) instead.
+        has_regex = any(isinstance(v, RegexValidator) for v in field.validators)
+        if direction == "request" and "pattern" not in schema and not has_regex:
+            if field.trim_whitespace and not field.allow_blank:
+                schema["pattern"] = NOT_BLANK_PATTERN
+            else:
+                schema["pattern"] = NO_NUL_PATTERN
+        return schema
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -105,7 +131,12 @@ class RegisterSerializer(serializers.Serializer):
     username = StrictCharField(
         max_length=USERNAME_MAX,
         validators=[UnicodeUsernameValidator()],
-        help_text="1..150 characters: letters, digits and @/./+/-/_ only.",
+        help_text=(
+            "1..150 characters: letters, digits and @/./+/-/_ only, the letters of one "
+            "script (Japanese, Chinese and Korean may mix with "
+            "Han and Latin). Names are compared NFKC-normalised and case-folded: a "
+            "variant of a taken name is taken."
+        ),
     )
     password = StrictCharField(
         max_length=PASSWORD_MAX,
@@ -141,5 +172,7 @@ class ProfileUpdateSerializer(serializers.Serializer):
 
 class UserSearchSerializer(serializers.Serializer):
     search = StrictCharField(
-        min_length=1, max_length=SEARCH_MAX, help_text="Case-insensitive username prefix."
+        min_length=1,
+        max_length=SEARCH_MAX,
+        help_text="Username prefix, compared NFKC-normalised and case-folded.",
     )

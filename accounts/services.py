@@ -17,12 +17,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from knox.models import get_token_model
 
-from accounts.models import User
+from accounts.login_limits import login_attempt_begin
+from accounts.models import USERNAME_TAKEN, User
+from accounts.usernames import canonical_username, mixed_scripts_error
 from media.selectors import media_is_own_image
 
 logger = logging.getLogger(__name__)
 
-USERNAME_TAKEN = "A user with that username already exists."
 AVATAR_NOT_IMAGE = "Not an image you uploaded: send the id from POST /api/media/."
 # Imported lazily at logout: that module belongs to the realtime tier.
 
@@ -48,8 +49,11 @@ def user_register(*, username: str, password: str, display_name: str = "") -> Us
         user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    if "username" not in errors and User.objects.filter(username__iexact=username).exists():
-        errors["username"] = [USERNAME_TAKEN]
+    if "username" not in errors:
+        if script_error := mixed_scripts_error(username):
+            errors["username"] = [script_error]
+        elif User.objects.filter(username_canonical=canonical_username(username)).exists():
+            errors["username"] = [USERNAME_TAKEN]
     try:
         validate_password(password, user=user)
     except ValidationError as exc:
@@ -62,16 +66,23 @@ def user_register(*, username: str, password: str, display_name: str = "") -> Us
         with transaction.atomic():
             user.save(force_insert=True)
     except IntegrityError:
-        # Lost a race with a registration of the same name (or a case variant of it).
+        # Lost a race with a registration of the same name (or a variant of it: the
+        # unique canonical name decides).
         raise ValidationError({"username": [USERNAME_TAKEN]})
     return user
 
 
-def user_login(*, username: str, password: str) -> LoginResult:
-    """Check the credentials and issue a new token (one per login, so one per device)."""
+def user_login(*, username: str, password: str, address: str) -> LoginResult:
+    """Check the credentials and issue a new token (one per login, so one per device).
+
+    Raises LoginThrottled while `address` or `username` has too many failed logins
+    (accounts.login_limits); a failure here counts against both.
+    """
+    attempt = login_attempt_begin(address=address, username=username)
     user = authenticate(None, username=username, password=password)
     if user is None:
         raise InvalidCredentials
+    attempt.succeeded()
     instance, token = get_token_model().objects.create(user=user)
     # Django's receiver records last_login; other apps may listen too.
     user_logged_in.send(sender=type(user), request=None, user=user)

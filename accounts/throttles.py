@@ -1,4 +1,4 @@
-"""Rate limits for the unauthenticated account endpoints.
+"""Rate limits for the unauthenticated account endpoints (failed logins: login_limits).
 
 Rates come from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] and are read when a request
 arrives (not when this module is imported), so a settings override applies at once.
@@ -8,7 +8,6 @@ Counters live in the default cache: per process with LocMem, shared with Redis.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -38,26 +37,6 @@ class _LiveRateThrottle(SimpleRateThrottle):
         # Hashed so that any client-chosen string makes a short, cache-safe key.
         digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": digest}
-
-
-class LoginAddressThrottle(_LiveRateThrottle):
-    scope = "login_ip"
-
-    def get_cache_key(self, request, view) -> str:
-        return self._key(client_address(request))
-
-
-class LoginUsernameThrottle(_LiveRateThrottle):
-    """Limits guesses at one account, whichever addresses they come from."""
-
-    scope = "login_user"
-
-    def get_cache_key(self, request, view) -> str | None:
-        data = request.data
-        username = data.get("username") if isinstance(data, Mapping) else None
-        if not isinstance(username, str) or not username:
-            return None  # the request is refused by validation anyway
-        return self._key(username.casefold())
 
 
 class RegisterAddressThrottle(_LiveRateThrottle):

@@ -133,7 +133,8 @@ INSTALLED_APPS = [
     "messaging",
     "media",
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin, whose login page takes the API's failed-login limits.
+    "accounts.admin_apps.LimitedAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -142,6 +143,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
+    # Swagger UI's files, served by this server (not from a CDN) at /static/.
+    "drf_spectacular_sidecar",
     "channels",
     "accounts",
     "notifications",
@@ -149,6 +152,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /static/ (admin, API docs) served by the server itself, DEBUG or not: there is
+    # no separate web server in front of Daphne.
+    "imsite.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -299,7 +305,7 @@ IM_MONGODB_URL = _env("IM_MONGODB_URL")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.tokens.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["imsite.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "imsite.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -314,10 +320,32 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "IM server API",
-    "DESCRIPTION": "REST side of the IM server: accounts, groups, history, media, presence.",
+    "DESCRIPTION": (
+        "REST side of the IM server: accounts, groups, history, media, presence. "
+        "Request bodies are JSON (media uploads: multipart/form-data); fields a request "
+        "does not document are ignored; JSON nested deeper than 32 levels is refused "
+        "with 400. Every error is a 4xx (or 503 from health) with a JSON body, "
+        '`{"detail": ...}` or `{field: [messages]}`. A request that needs a user sends '
+        "`Authorization: Token <token>` (401 without a valid one); 429 answers carry "
+        "`Retry-After`."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components: an upload's file is then `binary` (not
+    # a URI), and read-only fields stay out of request bodies.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "imsite.openapi.document_common_errors",
+    ],
+    # Swagger UI from drf-spectacular-sidecar, same origin, pinned with the server.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+# WhiteNoise serves the apps' static folders where they are (no collectstatic step),
+# indexed once at start; with DEBUG it also picks up changed files.
+WHITENOISE_USE_FINDERS = True
 
 IM_TOKEN_TTL_S = _env_int("IM_TOKEN_TTL_S", 30 * 24 * 3600, minimum=1)
 REST_KNOX = {

@@ -148,7 +148,8 @@ class MediaFileApi(APIView):
                              description="Signature of a link, in place of a token."),
         ],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            # Served under its sniffed type (image/png, audio/mpeg, ...).
+            (200, "*/*"): OpenApiTypes.BINARY,
             401: UNAUTHENTICATED,
             403: OpenApiResponse(DetailErrorSerializer, description="Invalid or expired link."),
             404: NOT_FOUND,

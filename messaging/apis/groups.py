@@ -92,6 +92,12 @@ class GroupFullError(exceptions.APIException):
     default_code = "group_full"
 
 
+class ConflictError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The group's state does not allow this."
+    default_code = "conflict"
+
+
 class BadRequest(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "Bad request."
@@ -117,6 +123,8 @@ class GroupApi(APIView):
             return exceptions.PermissionDenied(exc.message)
         if isinstance(exc, services.GroupFull):
             return GroupFullError(exc.message)
+        if isinstance(exc, services.OwnerMustLeave):
+            return ConflictError(exc.message)
         if isinstance(exc, services.UnknownUsers):
             return exceptions.ValidationError({self.user_ids_field: [exc.message]})
         return BadRequest(exc.message)
@@ -280,10 +288,10 @@ class GroupMemberDetailApi(GroupApi):
         parameters=[GROUP_ID, USER_ID],
         responses={
             204: None,
-            400: _error("The owner tried to remove themselves."),
             401: UNAUTHENTICATED,
             403: _error("Not the owner."),
             404: _error("No such group visible to you, or the user is not a member."),
+            409: _error("The owner tried to remove themselves: an owner leaves instead."),
         },
     )
     def delete(self, request, group_id: int, user_id: int):

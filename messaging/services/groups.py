@@ -51,6 +51,12 @@ class InvalidRequest(GroupError):
     code = "invalid"
 
 
+class OwnerMustLeave(GroupError):
+    """The owner asked to be removed: a well-formed request the group's state refuses."""
+
+    code = "conflict"
+
+
 class UnknownUsers(InvalidRequest):
     """Some user ids name no active account."""
 
@@ -175,7 +181,7 @@ def group_member_remove(*, actor, group_id: int, user_id: int) -> None:
         group = _lock_group(group_id)
         _require_owner(group, actor)
         if user_id == actor.pk:
-            raise InvalidRequest("the owner cannot remove themselves: leave the group instead")
+            raise OwnerMustLeave("the owner cannot remove themselves: leave the group instead")
         membership = _membership(group, user_id)
         if membership is None:
             raise NotFound(f"user {user_id} is not a member of {g_channel(group.pk)}")

@@ -94,3 +94,20 @@ def test_schema_describes_the_account_endpoints(anon):
     assert set(paths["/api/users/me/"]) >= {"get", "patch"}
     login = paths["/api/auth/login/"]["post"]
     assert "requestBody" in login and {"200", "400", "429"} <= set(login["responses"])
+
+
+def test_user_admin_refuses_a_unicode_case_variant_username(staff_client):
+    make_user("\u00c9mile")
+
+    response = staff_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "username": "\u00e9mile",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "usable_password": "true",
+        },
+    )
+
+    assert response.status_code == 200  # the form again, with the error
+    assert User.objects.count() == 2  # the superuser and Émile

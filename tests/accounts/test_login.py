@@ -61,8 +61,9 @@ def test_login_records_last_login(anon):
 
 @pytest.mark.parametrize(
     ("username", "password"),
-    [("alice", "wrong-password-1"), ("nobody", PASSWORD), ("ALICE", PASSWORD)],
-    ids=["wrong-password", "unknown-user", "other-case"],
+    [("alice", "wrong-password-1"), ("nobody", PASSWORD), ("ALICE", "wrong-password-1"),
+     ("аlice", PASSWORD)],
+    ids=["wrong-password", "unknown-user", "other-case-wrong-password", "look-alike"],
 )
 def test_bad_credentials(anon, username, password):
     make_user("alice")
@@ -72,6 +73,19 @@ def test_bad_credentials(anon, username, password):
     assert response.status_code == 400
     assert list(response.json()) == ["non_field_errors"]
     assert AuthToken.objects.count() == 0
+
+
+@pytest.mark.parametrize("typed", ["ALICE", "Alice", "\uff41\uff4c\uff49\uff43\uff45"],
+                         ids=["upper", "title", "fullwidth"])
+def test_login_finds_the_user_by_canonical_name(anon, typed):
+    # Usernames are one name in every case and width (docs/protocol.md, "Usernames"):
+    # login finds the account as registration would refuse the variant.
+    user = make_user("alice")
+
+    response = anon.post(LOGIN, {"username": typed, "password": PASSWORD})
+
+    assert response.status_code == 200
+    assert response.json()["user"]["id"] == user.pk
 
 
 def test_inactive_user_cannot_log_in(anon):

@@ -70,6 +70,10 @@ async def test_concurrent_senders_on_both_nodes_get_unique_gap_free_seqs(nodes):
 async def test_presence_and_replacement_span_nodes(nodes):
     a, b = nodes
     alice, bob = await make_user(a.base_url), await make_user(a.base_url)
+    # Presence is shown only to people who share a channel (protocol 1.1).
+    status, _ = await ahttp(a.base_url, "POST", "/api/groups/",
+                            {"name": "pair", "members": [bob.id]}, token=alice.token)
+    assert status == 201
     first = await connect(a, "tcp")
     await first.auth(alice.token, device="phone")
     status, presence = await ahttp(b.base_url, "GET", f"/api/presence/?users={alice.id}",

@@ -105,6 +105,10 @@ async def test_silent_authenticated_connection_is_closed_after_three_heartbeats(
 
 async def test_heartbeats_keep_a_connection_and_presence_alive(quick):
     alice, bob = await make_user(quick.base_url), await make_user(quick.base_url)
+    # Presence is shown only to people who share a channel (protocol 1.1).
+    status, _ = await ahttp(quick.base_url, "POST", "/api/groups/",
+                            {"name": "pair", "members": [bob.id]}, token=alice.token)
+    assert status == 201
     client = await connect(quick, "tcp")
     await client.auth(alice.token)
     for _ in range(8):  # 4 s: past three heartbeat periods
