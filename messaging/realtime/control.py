@@ -14,9 +14,16 @@ from messaging.realtime.node import CLOSE
 def disconnect_user(*, user_id: int, reason: str, token_key: str | None = None) -> int:
     """Send `offline`/`reason` to the user's live connections (only those of one token
     if `token_key` is given) on whatever node they are, and close them.
-    Returns how many connections were told."""
+    Returns how many connections were told.
+
+    Called after the commit that revoked the token(s): the revocation is marked in
+    the locator before its connections are read, so that a connection registering
+    at this moment either is read here or finds the mark and checks its token.
+    """
+    locator = get_locator()
+    locator.mark_revoked(user_id)
     records = [
-        r for r in get_locator().conns_of(user_id) if token_key is None or r.token_key == token_key
+        r for r in locator.conns_of(user_id) if token_key is None or r.token_key == token_key
     ]
     by_node: dict[str, list[str]] = defaultdict(list)
     for record in records:

@@ -50,6 +50,18 @@ class ConnRecord:
             return None
 
 
+# How long a revocation is remembered here: longer than any registration takes.
+REVOKED_TTL_S = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    displaced: list[ConnRecord]  # to be told `replaced`
+    # A token of this user was revoked lately (logout, ban): the claimant must check
+    # its token against the database again before it counts as authenticated.
+    recently_revoked: bool
+
+
 def excess(records: list[ConnRecord], keep: ConnRecord, cap: int) -> list[ConnRecord]:
     """The oldest live connections beyond `cap`, never `keep` (the newest claim)."""
     others = sorted((r for r in records if r.conn_id != keep.conn_id), key=lambda r: r.since)
@@ -58,9 +70,16 @@ def excess(records: list[ConnRecord], keep: ConnRecord, cap: int) -> list[ConnRe
 
 
 class Locator(Protocol):
-    async def claim(self, user_id: int, record: ConnRecord) -> list[ConnRecord]:
-        """Register a connection; return the connections it displaces: the older one
-        on the same device, and the oldest beyond IM_MAX_CONNS_PER_USER."""
+    async def claim(self, user_id: int, record: ConnRecord) -> Claim:
+        """Register a connection; say which connections it displaces (the older one
+        on the same device, the oldest beyond IM_MAX_CONNS_PER_USER) and, in the same
+        atomic step, whether a revocation for this user was marked lately."""
+
+    def mark_revoked(self, user_id: int) -> None:
+        """Remember for REVOKED_TTL_S that a token of the user was revoked. A
+        revoker marks first and then reads the user's connections; a claimant
+        registers and reads the mark at once. So either the revoker finds the new
+        connection, or the new connection finds the mark (synchronous)."""
 
     async def refresh(self, user_id: int, record: ConnRecord) -> None: ...
 
@@ -81,15 +100,24 @@ class MemoryLocator:
         self._conns: dict[int, dict[str, ConnRecord]] = defaultdict(dict)
         self._devices: dict[tuple[int, str], str] = {}
         self._seen: dict[int, int] = {}
+        self._revoked: dict[int, int] = {}  # user -> until (ms)
 
-    async def claim(self, user_id: int, record: ConnRecord) -> list[ConnRecord]:
+    async def claim(self, user_id: int, record: ConnRecord) -> Claim:
         conns = self._conns[user_id]
         conns[record.conn_id] = record
         previous = self._devices.get((user_id, record.device))
         self._devices[(user_id, record.device)] = record.conn_id
         displaced = [conns[previous]] if previous in conns and previous != record.conn_id else []
         live = [r for r in conns.values() if r not in displaced]
-        return displaced + excess(live, record, settings.IM_MAX_CONNS_PER_USER)
+        until = self._revoked.get(user_id)
+        return Claim(displaced + excess(live, record, settings.IM_MAX_CONNS_PER_USER),
+                     recently_revoked=until is not None and until > now_ms())
+
+    def mark_revoked(self, user_id: int) -> None:
+        now = now_ms()
+        for uid in [u for u, until in self._revoked.items() if until <= now]:
+            del self._revoked[uid]
+        self._revoked[user_id] = now + REVOKED_TTL_S * 1000
 
     async def refresh(self, user_id: int, record: ConnRecord) -> None:
         if record.conn_id in self._conns.get(user_id, {}):
@@ -144,20 +172,28 @@ class RedisLocator:
     def _seen_key(self, uid: int) -> str:
         return f"{self._prefix}:seen:{uid}"
 
-    async def claim(self, user_id: int, record: ConnRecord) -> list[ConnRecord]:
+    def _revoked_key(self, uid: int) -> str:
+        return f"{self._prefix}:revoked:{uid}"
+
+    async def claim(self, user_id: int, record: ConnRecord) -> Claim:
         async with self._async.pipeline(transaction=True) as pipe:
             pipe.hset(self._conns_key(user_id), record.conn_id, record.encode())
             pipe.expire(self._conns_key(user_id), self._ttl_s)
             pipe.set(self._device_key(user_id, record.device), record.conn_id,
                      ex=self._ttl_s, get=True)
             pipe.hgetall(self._conns_key(user_id))
-            _, _, previous, raw = await pipe.execute()
+            pipe.exists(self._revoked_key(user_id))
+            _, _, previous, raw, revoked = await pipe.execute()
         live, dead = self._split(raw)
         if dead:
             await self._async.hdel(self._conns_key(user_id), *dead)
         displaced = [r for r in live if r.conn_id == previous and r.conn_id != record.conn_id]
         live = [r for r in live if r not in displaced]
-        return displaced + excess(live, record, settings.IM_MAX_CONNS_PER_USER)
+        return Claim(displaced + excess(live, record, settings.IM_MAX_CONNS_PER_USER),
+                     recently_revoked=bool(revoked))
+
+    def mark_revoked(self, user_id: int) -> None:
+        self._sync.set(self._revoked_key(user_id), 1, ex=REVOKED_TTL_S)
 
     @staticmethod
     def _split(raw: dict[str, str]) -> tuple[list[ConnRecord], list[str]]:

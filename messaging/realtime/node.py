@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -31,6 +32,12 @@ DELIVER = "im.deliver"
 CLOSE = "im.close"
 # Tokens checked again per query.
 RECHECK_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    user_sends: Budget  # the user's send budget on this node
+    recently_revoked: bool  # check the token again: a revocation may have raced it
 
 
 class Node:
@@ -62,13 +69,14 @@ class Node:
 
     # --- sessions -----------------------------------------------------------------
 
-    async def register(self, session: Session) -> Budget:
-        """Make the session reachable and return its user's send budget on this node;
-        raises (and registers nothing) if the locator cannot be reached.
+    async def register(self, session: Session) -> Registration:
+        """Make the session reachable; raises (and registers nothing) if the locator
+        cannot be reached.
 
         Registering displaces the user's older connection on the same device and the
         oldest beyond IM_MAX_CONNS_PER_USER, wherever they are: they get `replaced`."""
-        displaced = await self.locator.claim(session.user_id, session.record())
+        claim = await self.locator.claim(session.user_id, session.record())
+        displaced = claim.displaced
         self.sessions[session.conn_id] = session
         self.by_user[session.user_id].add(session)
         budget = self._user_budgets.get(session.user_id)
@@ -79,7 +87,7 @@ class Node:
             )
         if displaced:
             await self.close_connections(displaced, "replaced")
-        return budget
+        return Registration(budget, claim.recently_revoked)
 
     async def unregister(self, session: Session) -> None:
         self.sessions.pop(session.conn_id, None)

@@ -22,7 +22,7 @@ from accounts.tokens import authenticate_token, token_is_live
 from improto import frames
 from improto.errors import FRAME_TOO_LARGE, RATE_LIMITED, ProtocolError
 from messaging.realtime.db import run_read
-from messaging.realtime.locator import ConnRecord, now_ms
+from messaging.realtime.locator import REVOKED_TTL_S, ConnRecord, now_ms
 from messaging.realtime.outgoing import Outgoing, encode_for
 from messaging.realtime.ratelimit import Budget, Verdict
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
@@ -308,6 +308,7 @@ class Session:
     async def _auth(self, command: frames.Auth) -> None:
         if self.authenticated:
             raise ProtocolError("invalid", "already authenticated", command.id)
+        checked = time.monotonic()
         identity = await run_read(authenticate_token, command.token)
         if self.closing:
             return
@@ -318,15 +319,20 @@ class Session:
         self.device = command.device
         self.since = now_ms()
         try:
-            self._user_sends = await self.node.register(self)
+            registration = await self.node.register(self)
         except Exception:
             self.user_id = self.token_key = self.device = None  # still unauthenticated
             raise
         self._registered = True
+        self._user_sends = registration.user_sends
         # A ban or a logout that committed after the check above and before the
-        # registration found no connection to close: look again, now that any later
-        # one will find this connection.
-        if not await run_read(token_is_live, user_id=self.user_id, token_key=self.token_key):
+        # registration found no connection to close; it marked the user in the
+        # locator first, and the registration read that mark. Look at the token again
+        # then (or if registering took long enough for a mark to have expired).
+        slow = time.monotonic() - checked > REVOKED_TTL_S / 2
+        if (registration.recently_revoked or slow) and not await run_read(
+            token_is_live, user_id=self.user_id, token_key=self.token_key
+        ):
             self._registered = False
             await self.node.unregister(self)
             raise ProtocolError("bad_token", "unknown, expired or revoked token", command.id)
