@@ -103,7 +103,7 @@ def user_logout(*, token) -> None:
 
 
 def disconnect_token_sessions(*, user_id: int, token_key: str) -> None:
-    from messaging.realtime import control
+    from realtime import control
 
     control.disconnect_token(user_id=user_id, token_key=token_key, reason="logout")
 
@@ -119,7 +119,7 @@ def user_deactivate(*, user: User) -> None:
 
 
 def _kick(*, user_id: int) -> None:
-    from messaging.realtime import control
+    from realtime import control
 
     control.disconnect_user(user_id=user_id, reason="kicked")
 

@@ -36,8 +36,8 @@ def inner() -> None:
 
     from django.db import close_old_connections, connection, transaction
 
-    from messaging.realtime.db import _with_connection
     from messaging.services.message_send import SendRequest, messages_send
+    from realtime.db import _with_connection
 
     spec = json.loads(os.environ["BENCH_MICRO"])
     users = [u[0] for u in spec["users"]]

@@ -171,7 +171,7 @@ def test_token_of_deactivated_user(anon):
 @pytest.fixture
 def control_calls(monkeypatch):
     """What logout asks the realtime tier to do (the wire tests check that it does)."""
-    from messaging.realtime import control
+    from realtime import control
 
     calls = []
     monkeypatch.setattr(control, "disconnect_token", lambda **kwargs: calls.append(kwargs))

@@ -10,10 +10,10 @@ import sys
 from daphne.endpoints import build_endpoint_description_strings
 from django.core.management.base import BaseCommand
 
-import messaging.transport.server  # noqa: F401, I001 - installs Twisted's asyncio reactor first
-from messaging.management.start_checks import refuse_debug_beyond_loopback, start_warnings
-from messaging.transport.server import ImServer
-from messaging.transport.tcp import LISTEN_BACKLOG
+import realtime.transport.server  # noqa: F401, I001 - installs Twisted's asyncio reactor first
+from realtime.management.start_checks import refuse_debug_beyond_loopback, start_warnings
+from realtime.transport.server import ImServer
+from realtime.transport.tcp import LISTEN_BACKLOG
 
 
 class Command(BaseCommand):

@@ -21,15 +21,15 @@ from django.conf import settings
 from accounts.tokens import authenticate_token, token_is_live
 from improto import frames
 from improto.errors import FRAME_TOO_LARGE, RATE_LIMITED, ProtocolError
-from messaging.realtime.db import run_read
-from messaging.realtime.locator import REVOKED_TTL_S, ConnRecord, now_ms
-from messaging.realtime.outgoing import Outgoing, encode_for
-from messaging.realtime.ratelimit import Budget, Verdict
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
 from messaging.services.message_send import SendOutcome, SendRequest
+from realtime.db import run_read
+from realtime.locator import REVOKED_TTL_S, ConnRecord, now_ms
+from realtime.outgoing import Outgoing, encode_for
+from realtime.ratelimit import Budget, Verdict
 
 if TYPE_CHECKING:
-    from messaging.realtime.node import Node
+    from realtime.node import Node
 
 log = logging.getLogger(__name__)
 

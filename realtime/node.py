@@ -18,13 +18,13 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.tokens import tokens_state
-from messaging.realtime.db import run_read
-from messaging.realtime.locator import ConnRecord, Locator, get_locator
-from messaging.realtime.outgoing import SharedFrame
-from messaging.realtime.ratelimit import Budget
-from messaging.realtime.session import Session
-from messaging.realtime.writer import BatchWriter
 from messaging.services.message_send import SendOutcome, SendRequest
+from realtime.db import run_read
+from realtime.locator import ConnRecord, Locator, get_locator
+from realtime.outgoing import SharedFrame
+from realtime.ratelimit import Budget
+from realtime.session import Session
+from realtime.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 

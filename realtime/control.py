@@ -7,8 +7,8 @@ from collections import defaultdict
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from messaging.realtime.locator import get_locator
-from messaging.realtime.node import CLOSE
+from realtime.locator import get_locator
+from realtime.node import CLOSE
 
 
 def disconnect_user(*, user_id: int, reason: str, token_key: str | None = None) -> int:
