@@ -6,3 +6,9 @@ class RealtimeConfig(AppConfig):
     `imserver`/`runserver` commands that start them."""
 
     name = "realtime"
+
+    def ready(self) -> None:
+        from accounts.signals import tokens_revoked
+        from realtime.control import on_tokens_revoked
+
+        tokens_revoked.connect(on_tokens_revoked, dispatch_uid="realtime.close-revoked")
