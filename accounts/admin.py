@@ -5,6 +5,7 @@ from knox.models import AuthToken
 
 from accounts.models import User
 from accounts.services import user_deactivate
+from accounts.signals import users_deleting
 
 
 @admin.register(User)
@@ -39,30 +40,27 @@ class UserAdmin(DjangoUserAdmin):
             return
         super().save_model(request, obj, form, change)
 
-    # Deleting an account drops its memberships; the groups' counts and owners are
-    # derived from them, so they are recomputed. (Deactivating is usually better.)
+    # Deleting an account drops what other apps keep about it (memberships, whose
+    # groups' counts and owners they then recompute). (Deactivating is usually better.)
     def delete_model(self, request, obj):
-        group_ids = list(obj.memberships.values_list("group_id", flat=True))
+        after = _users_deleting(type(obj).objects.filter(pk=obj.pk))
         super().delete_model(request, obj)
-        _repair_groups(group_ids)
+        for call in after:
+            call()
 
     def delete_queryset(self, request, queryset):
-        from messaging.models import Membership
-
-        group_ids = list(
-            Membership.objects.filter(user__in=queryset)
-            .values_list("group_id", flat=True)
-            .distinct()
-        )
+        after = _users_deleting(queryset)
         super().delete_queryset(request, queryset)
-        _repair_groups(group_ids)
+        for call in after:
+            call()
 
 
-def _repair_groups(group_ids) -> None:
-    from messaging.services.groups import group_repair
-
-    for group_id in set(group_ids):
-        group_repair(group_id=group_id)
+def _users_deleting(users) -> list:
+    """What the apps listening to `users_deleting` ask to run once the users are gone."""
+    return [
+        answer for _, answer in users_deleting.send(sender=User, users=users)
+        if callable(answer)
+    ]
 
 
 # knox registers its own admin; replace it with one that finds tokens by user and

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.validators import RegexValidator
+from django.urls import reverse
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from accounts.models import AVATAR_MAX, BIO_MAX, DISPLAY_NAME_MAX, User
-from media.selectors import media_url
 
 USERNAME_MAX = 150
 # Far above any real password; keeps a hostile body from costing a long hash.
@@ -77,7 +77,7 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-# The schema of an id in a URL path (see the <dbid:...> converter in accounts.urls).
+# The schema of an id in a URL path (see the <dbid:...> converter in imsite.converters).
 PATH_ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_DB_ID}
 
 
@@ -111,7 +111,8 @@ class UserProfileSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_avatar(self, user: User) -> str:
-        return media_url(user.avatar) if user.avatar else ""
+        # The media app's file URL, by name: accounts does not import media.
+        return reverse("media-file", kwargs={"media_id": user.avatar}) if user.avatar else ""
 
 
 class LoginResponseSerializer(serializers.Serializer):

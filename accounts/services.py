@@ -19,8 +19,8 @@ from knox.models import get_token_model
 
 from accounts.login_limits import login_attempt_begin
 from accounts.models import USERNAME_TAKEN, User
+from accounts.signals import avatar_check, tokens_revoked
 from accounts.usernames import canonical_username, mixed_scripts_error
-from media.selectors import media_is_own_image
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +97,9 @@ def user_logout(*, token) -> None:
         # robust: the token is already gone, so a failure to reach live connections is
         # logged by Django rather than turned into an error for the client.
         transaction.on_commit(
-            partial(disconnect_token_sessions, user_id=user_id, token_key=token_key),
+            partial(_tokens_revoked, user_id=user_id, token_key=token_key, reason="logout"),
             robust=True,
         )
-
-
-def disconnect_token_sessions(*, user_id: int, token_key: str) -> None:
-    from messaging.realtime import control
-
-    control.disconnect_token(user_id=user_id, token_key=token_key, reason="logout")
 
 
 def user_deactivate(*, user: User) -> None:
@@ -115,13 +109,24 @@ def user_deactivate(*, user: User) -> None:
         user.is_active = False
         user.save(update_fields=["is_active"])
         get_token_model().objects.filter(user=user).delete()
-        transaction.on_commit(partial(_kick, user_id=user.pk), robust=True)
+        transaction.on_commit(
+            partial(_tokens_revoked, user_id=user.pk, token_key=None, reason="kicked"),
+            robust=True,
+        )
 
 
-def _kick(*, user_id: int) -> None:
-    from messaging.realtime import control
+def _avatar_allowed(*, user_id: int, media_id: str) -> bool:
+    """An image the user uploaded: media answers `avatar_check`."""
+    return any(
+        answer
+        for _, answer in avatar_check.send(sender=User, user_id=user_id, media_id=media_id)
+    )
 
-    control.disconnect_user(user_id=user_id, reason="kicked")
+
+def _tokens_revoked(*, user_id: int, token_key: str | None, reason: str) -> None:
+    # send, not send_robust: a receiver's failure reaches on_commit(robust=True),
+    # which logs it.
+    tokens_revoked.send(sender=User, user_id=user_id, token_key=token_key, reason=reason)
 
 
 def user_update_profile(
@@ -135,7 +140,7 @@ def user_update_profile(
 
     `avatar` is the id of an image the user uploaded, or "" to remove it.
     """
-    if avatar and not media_is_own_image(user_id=user.pk, media_id=avatar):
+    if avatar and not _avatar_allowed(user_id=user.pk, media_id=avatar):
         raise ValidationError({"avatar": [AVATAR_NOT_IMAGE]})
     changes = {
         name: value

@@ -112,7 +112,7 @@ def summarize(collapsed: str, *, duration_s: float | None = None, top: int = 40)
         # Name each thread by what it runs, not its address.
         role = "event loop" if any("run_forever" in x for x in names) else (
             "db writer" if any("messages_send" in x for x in names) else
-            "db reader" if any("_with_connection" in x for x in names) else thread)
+            "db reader" if any("with_kept_connection" in x for x in names) else thread)
         thread_counts[role] += n
         self_counts[names[-1]] += n
         for name in set(names):

@@ -36,8 +36,8 @@ def inner() -> None:
 
     from django.db import close_old_connections, connection, transaction
 
-    from messaging.realtime.db import _with_connection
     from messaging.services.message_send import SendRequest, messages_send
+    from realtime.db import with_kept_connection
 
     spec = json.loads(os.environ["BENCH_MICRO"])
     users = [u[0] for u in spec["users"]]
@@ -65,8 +65,8 @@ def inner() -> None:
                           "us_per_msg": round(elapsed / total * 1e6, 1)}
 
     # 1. The real path: what the writer thread runs per batch.
-    timed("messages_send", batch_size, lambda b: _with_connection(messages_send, b))
-    timed("messages_send_batch1", 1, lambda b: _with_connection(messages_send, b))
+    timed("messages_send", batch_size, lambda b: with_kept_connection(messages_send, b))
+    timed("messages_send_batch1", 1, lambda b: with_kept_connection(messages_send, b))
     # The same without closing the connection after each batch (CONN_MAX_AGE is 0 on
     # the embedded SQLite default, so the writer reconnects for every batch).
     timed("batch1_kept_connection", 1, messages_send)
@@ -101,7 +101,7 @@ def inner() -> None:
         reqs = requests(min(total, 10 * batch_size), "prof")
         profiler.enable()
         for i in range(0, len(reqs), batch_size):
-            _with_connection(messages_send, reqs[i : i + batch_size])
+            with_kept_connection(messages_send, reqs[i : i + batch_size])
         profiler.disable()
         stream = io.StringIO()
         pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(35)

@@ -10,7 +10,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from messaging.transport.ws import WebSocketAdapter  # noqa: E402
+from realtime.transport.ws import WebSocketAdapter  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

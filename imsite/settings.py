@@ -129,7 +129,8 @@ ALLOWED_HOSTS = [h.strip() for h in (_env("IM_ALLOWED_HOSTS", "*") or "").split(
 DEFAULT_EXCEPTION_REPORTER_FILTER = "imsite.reporting.CredentialMaskingFilter"
 
 INSTALLED_APPS = [
-    # messaging first: its runserver (Daphne's plus the TCP port) wins over Daphne's.
+    # realtime first: its runserver (Daphne's plus the TCP port) wins over Daphne's.
+    "realtime",
     "messaging",
     "media",
     "daphne",
@@ -226,7 +227,7 @@ if _database_url:
     try:
         # CONN_MAX_AGE 0: under ASGI each request runs on a thread of its own, and a
         # persistent connection would outlive it. The message path's own threads keep
-        # theirs (messaging/realtime/db.py).
+        # theirs (realtime/db.py).
         _db = dj_database_url.parse(_database_url, conn_max_age=0)
     except Exception as exc:  # dj-database-url raises several types for a bad URL
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None

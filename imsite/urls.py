@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include("accounts.urls")),
     path("api/", include("messaging.urls")),
+    path("api/", include("realtime.urls")),
     path("api/", include("media.urls")),
     # Unknown API paths answer JSON even with DEBUG on (whose 404 page is HTML).
     re_path(r"^api/", errors.json_not_found),

@@ -12,7 +12,11 @@ class MediaConfig(AppConfig):
     def ready(self) -> None:
         from PIL import Image
 
+        from accounts.signals import avatar_check
         from media.decoding import configure_image_memory
+        from media.selectors import media_is_avatar_candidate
+
+        avatar_check.connect(media_is_avatar_candidate, dispatch_uid="media.avatar-check")
 
         configure_image_memory()
         # Pillow's own decompression-bomb guard, at our limit: it refuses to open an

@@ -20,7 +20,7 @@ needs to read it. The limit is IM_MAX_UPLOAD_BYTES plus the multipart framing
 (media.uploads) and applies to every HTTP request: no endpoint takes a bigger body.
 
 It takes effect where Daphne's Server is given this factory or a subclass: imserver
-installs messaging.transport.http_guard.GuardedHTTPFactory, whose requests extend
+installs realtime.transport.http_guard.GuardedHTTPFactory, whose requests extend
 LimitedWebRequest. `json_answer`, `answer_and_close` and `LimitedWebRequest.refuse`
 are how any guard there answers before the application.
 """

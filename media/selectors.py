@@ -9,7 +9,7 @@ from django.db.models import Sum
 from django.urls import reverse
 
 from media.models import MediaFile, MediaGrant, MediaKind
-from messaging.selectors.channels import ChannelForbidden, channel_check_access
+from media.signals import channel_read_check
 
 
 def media_url(media_id: str) -> str:
@@ -53,6 +53,11 @@ def media_is_own_image(*, user_id: int, media_id: str) -> bool:
     return MediaFile.objects.filter(pk=media_id, owner_id=user_id, kind=MediaKind.IMAGE).exists()
 
 
+def media_is_avatar_candidate(sender=None, *, user_id: int, media_id: str, **kwargs) -> bool:
+    """The answer to accounts' `avatar_check`: an image the user uploaded."""
+    return media_is_own_image(user_id=user_id, media_id=media_id)
+
+
 def media_readable(*, user_id: int, media_id: str) -> MediaFile | None:
     """The file if the user may fetch it, else None (whether or not it exists).
 
@@ -67,11 +72,13 @@ def media_readable(*, user_id: int, media_id: str) -> MediaFile | None:
         return media
     if get_user_model().objects.filter(pk=media.owner_id, avatar=media.id).exists():
         return media
-    for channel in _granted_channels(media.id):
-        try:
-            channel_check_access(user_id=user_id, channel=channel)
-        except ChannelForbidden:
-            continue
+    channels = _granted_channels(media.id)
+    if channels and any(
+        answer
+        for _, answer in channel_read_check.send(
+            sender=MediaFile, user_id=user_id, channels=channels
+        )
+    ):
         return media
     return None
 

@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class MessagingConfig(AppConfig):
     default_auto_field = 'django.db.models.BigAutoField'
     name = 'messaging'
+
+    def ready(self) -> None:
+        from accounts.signals import users_deleting
+        from media.signals import channel_read_check
+        from messaging.selectors.channels import channel_readable_any
+        from messaging.services.groups import groups_repair_after_users_deleted
+
+        channel_read_check.connect(channel_readable_any, dispatch_uid="messaging.channel-read")
+        users_deleting.connect(
+            groups_repair_after_users_deleted, dispatch_uid="messaging.repair-groups"
+        )

@@ -10,6 +10,4 @@ urlpatterns = [
         channels.ChannelMessagesApi.as_view(),
         name="channel-messages",
     ),
-    path("presence/", channels.PresenceApi.as_view(), name="presence"),
-    path("gateway/", channels.GatewayApi.as_view(), name="gateway"),
 ]

@@ -1,7 +1,7 @@
 from django.urls import path
 
-# Importing accounts.urls registers the <dbid:...> converter (an int that fits a key).
-import accounts.urls  # noqa: F401
+# Importing imsite.converters registers the <dbid:...> converter (an int that fits a key).
+import imsite.converters  # noqa: F401
 from messaging.apis import groups as apis
 
 urlpatterns = [

@@ -37,6 +37,20 @@ def channel_check_access(*, user_id: int, channel: str) -> None:
         raise ChannelForbidden(f"not a member of {channel}")
 
 
+def channel_readable_any(sender=None, *, user_id: int, channels: list[str], **kwargs) -> bool:
+    """True if the user may read one of the channels (checked in the order given).
+
+    The answer to media's `channel_read_check`: members of a channel a file was sent
+    to may fetch the file."""
+    for channel in channels:
+        try:
+            channel_check_access(user_id=user_id, channel=channel)
+        except ChannelForbidden:
+            continue
+        return True
+    return False
+
+
 def channel_messages(
     *, user_id: int, channel: str, after: int = 0, before: int | None = None, limit: int = 100,
     max_bytes: int | None = None,

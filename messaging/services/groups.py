@@ -271,3 +271,18 @@ def _require_active_users(ids: set[int]) -> None:
     )
     if missing := ids - found:
         raise UnknownUsers(missing)
+
+
+def groups_repair_after_users_deleted(sender=None, *, users, **kwargs):
+    """The answer to accounts' `users_deleting`: the groups the users are members of,
+    read before they go, repaired once they are gone (their memberships go with them,
+    and the groups' counts and owners are derived from those)."""
+    group_ids = set(
+        Membership.objects.filter(user__in=users).values_list("group_id", flat=True).distinct()
+    )
+
+    def repair() -> None:
+        for group_id in group_ids:
+            group_repair(group_id=group_id)
+
+    return repair

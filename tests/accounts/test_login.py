@@ -4,6 +4,7 @@ import pytest
 from django.conf import settings
 from knox.models import AuthToken
 
+from accounts.signals import tokens_revoked
 from tests.accounts.factories import PASSWORD, client_for, make_user, token_for
 
 LOGIN = "/api/auth/login/"
@@ -169,13 +170,17 @@ def test_token_of_deactivated_user(anon):
 
 
 @pytest.fixture
-def control_calls(monkeypatch):
-    """What logout asks the realtime tier to do (the wire tests check that it does)."""
-    from messaging.realtime import control
-
+def control_calls():
+    """What logout tells the apps above accounts (`tokens_revoked`; the wire tests check
+    that realtime then closes the connections)."""
     calls = []
-    monkeypatch.setattr(control, "disconnect_token", lambda **kwargs: calls.append(kwargs))
-    return calls
+
+    def record(sender, *, signal, **kwargs):
+        calls.append(kwargs)
+
+    tokens_revoked.connect(record, dispatch_uid="test-control-calls")
+    yield calls
+    tokens_revoked.disconnect(dispatch_uid="test-control-calls")
 
 
 def test_logout_revokes_only_this_token(django_capture_on_commit_callbacks, control_calls):

@@ -54,6 +54,22 @@ def test_deleting_a_user_in_the_admin_repairs_their_groups(staff_client):
     assert (group.member_count, group.owner_id) == (1, member.pk)
 
 
+def test_deleting_users_in_bulk_in_the_admin_repairs_their_groups(staff_client):
+    owner, heir, other = make_user(), make_user(), make_user()
+    group = services.group_create(owner=owner, name="x", member_ids=[heir.pk, other.pk])
+    second = services.group_create(owner=other, name="y", member_ids=[owner.pk, heir.pk])
+
+    response = staff_client.post("/admin/accounts/user/", {
+        "action": "delete_selected", "_selected_action": [owner.pk, other.pk], "post": "yes",
+    })
+
+    assert response.status_code == 302
+    group.refresh_from_db()
+    second.refresh_from_db()
+    assert (group.member_count, group.owner_id) == (1, heir.pk)
+    assert (second.member_count, second.owner_id) == (1, heir.pk)
+
+
 def test_schema_describes_the_group_endpoints(anon):
     response = anon.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from messaging.transport import address_limit
-from messaging.transport.address_limit import address_key, forwarded_client
+from realtime.transport import address_limit
+from realtime.transport.address_limit import address_key, forwarded_client
 
 
 @pytest.mark.parametrize(("address", "key"), [

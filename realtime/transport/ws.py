@@ -14,9 +14,9 @@ from django.conf import settings
 
 from improto.codec import decode_payload
 from improto.errors import ProtocolError
-from messaging.realtime.node import get_node
-from messaging.realtime.session import Session
-from messaging.transport.ws_protocol import SCOPE_KEY, WsLink
+from realtime.node import get_node
+from realtime.session import Session
+from realtime.transport.ws_protocol import SCOPE_KEY, WsLink
 
 
 class WebSocketAdapter(AsyncConsumer):

@@ -13,9 +13,9 @@ from django.conf import settings
 from improto.codec import decode_payload
 from improto.errors import ProtocolError
 from improto.framing import FrameError, TcpFrameDecoder
-from messaging.realtime.node import get_node
-from messaging.realtime.session import Session
-from messaging.transport import address_limit
+from realtime.node import get_node
+from realtime.session import Session
+from realtime.transport import address_limit
 
 log = logging.getLogger(__name__)
 

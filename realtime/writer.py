@@ -13,8 +13,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from messaging.realtime.db import run_write
 from messaging.services.message_send import SendOutcome, SendRefused, SendRequest, messages_send
+from realtime.db import run_write
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import ipaddress
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from messaging.realtime.gateway import WILDCARD_HOSTS, public_host
+from realtime.gateway import WILDCARD_HOSTS, public_host
 
 
 def is_loopback(host: str) -> bool:

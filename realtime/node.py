@@ -12,35 +12,30 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.tokens import tokens_state
-from messaging.realtime.db import run_read
-from messaging.realtime.locator import ConnRecord, Locator, get_locator
-from messaging.realtime.outgoing import SharedFrame
-from messaging.realtime.ratelimit import Budget
-from messaging.realtime.session import Session
-from messaging.realtime.writer import BatchWriter
 from messaging.services.message_send import SendOutcome, SendRequest
+from realtime.db import run_read
+from realtime.events import CLOSE, DELIVER, close_event, conns_by_node, deliver_event
+from realtime.host import Registration
+from realtime.locator import ConnRecord, Locator, get_locator
+from realtime.outgoing import SharedFrame
+from realtime.ratelimit import Budget
+from realtime.session import Session
+from realtime.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
-DELIVER = "im.deliver"
-CLOSE = "im.close"
 # Tokens checked again per query.
 RECHECK_CHUNK = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
-    user_sends: Budget  # the user's send budget on this node
-    recently_revoked: bool  # check the token again: a revocation may have raced it
-
-
 class Node:
+    """This process's node; implements `realtime.host.SessionHost` for its sessions."""
+
     def __init__(self, name: str, layer, locator: Locator) -> None:
         self.name = name
         self.layer = layer
@@ -108,14 +103,11 @@ class Node:
 
     async def close_connections(self, records: list[ConnRecord], reason: str) -> None:
         """Send `offline` to connections wherever they are, then close them."""
-        by_node: dict[str, list[str]] = defaultdict(list)
-        for record in records:
-            by_node[record.node].append(record.conn_id)
-        for node, ids in by_node.items():
+        for node, ids in conns_by_node(records).items():
             if node == self.name:
                 self._close_local(ids, reason)
             else:
-                await self._send(node, {"type": CLOSE, "conns": ids, "reason": reason})
+                await self._send(node, close_event(ids, reason))
 
     def _close_local(self, conn_ids: list[str], reason: str) -> None:
         for conn_id in conn_ids:
@@ -164,7 +156,7 @@ class Node:
             if node == self.name:
                 self._deliver_local(items)
             else:
-                await self._send(node, {"type": DELIVER, "items": items})
+                await self._send(node, deliver_event(items))
 
     def _deliver_local(self, items) -> None:
         for frame, user_ids, origin in items:

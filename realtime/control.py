@@ -1,14 +1,16 @@
-"""Closing live connections from synchronous code (REST views, admin actions)."""
+"""Closing live connections from synchronous code (REST views, admin actions).
+
+Accounts does not call up here: it sends `accounts.signals.tokens_revoked` after the
+commit, and `RealtimeConfig.ready` connects `on_tokens_revoked` to it.
+"""
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from messaging.realtime.locator import get_locator
-from messaging.realtime.node import CLOSE
+from realtime.events import close_event, conns_by_node
+from realtime.locator import get_locator
 
 
 def disconnect_user(*, user_id: int, reason: str, token_key: str | None = None) -> int:
@@ -25,19 +27,19 @@ def disconnect_user(*, user_id: int, reason: str, token_key: str | None = None) 
     records = [
         r for r in locator.conns_of(user_id) if token_key is None or r.token_key == token_key
     ]
-    by_node: dict[str, list[str]] = defaultdict(list)
-    for record in records:
-        by_node[record.node].append(record.conn_id)
+    by_node = conns_by_node(records)
     if by_node:
-        async_to_sync(_send)(dict(by_node), reason)
+        async_to_sync(_send)(by_node, reason)
     return len(records)
 
 
-def disconnect_token(*, user_id: int, token_key: str, reason: str = "logout") -> int:
-    return disconnect_user(user_id=user_id, token_key=token_key, reason=reason)
+def on_tokens_revoked(sender, *, user_id: int, token_key: str | None, reason: str,
+                      **kwargs) -> None:
+    """Receiver of accounts' `tokens_revoked`: close what the revoked tokens opened."""
+    disconnect_user(user_id=user_id, token_key=token_key, reason=reason)
 
 
 async def _send(by_node: dict[str, list[str]], reason: str) -> None:
     layer = get_channel_layer()
     for node, conn_ids in by_node.items():
-        await layer.send(node, {"type": CLOSE, "conns": conn_ids, "reason": reason})
+        await layer.send(node, close_event(conn_ids, reason))

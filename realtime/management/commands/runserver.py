@@ -6,8 +6,8 @@ import functools
 
 from daphne.management.commands.runserver import Command as DaphneRunserver
 
-from messaging.management.start_checks import refuse_debug_beyond_loopback, start_warnings
-from messaging.transport.server import ImServer
+from realtime.management.start_checks import refuse_debug_beyond_loopback, start_warnings
+from realtime.transport.server import ImServer
 
 
 class Command(DaphneRunserver):

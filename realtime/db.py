@@ -21,7 +21,9 @@ _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="im-db-write")
 _readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="im-db-read")
 
 
-def _with_connection(fn: Callable[..., T], *args, **kwargs) -> T:
+def with_kept_connection(fn: Callable[..., T], *args, **kwargs) -> T:
+    """Call fn on this thread, which keeps its database connection for the next call
+    (what the message path's threads do; the benchmark's store measurements too)."""
     try:
         return fn(*args, **kwargs)
     finally:
@@ -48,11 +50,11 @@ def _keep_connection_healthy() -> None:
 
 async def run_read(fn: Callable[..., T], *args, **kwargs) -> T:
     loop = asyncio.get_running_loop()
-    call = functools.partial(_with_connection, fn, *args, **kwargs)
+    call = functools.partial(with_kept_connection, fn, *args, **kwargs)
     return await loop.run_in_executor(_readers, call)
 
 
 async def run_write(fn: Callable[..., T], *args, **kwargs) -> T:
     loop = asyncio.get_running_loop()
-    call = functools.partial(_with_connection, fn, *args, **kwargs)
+    call = functools.partial(with_kept_connection, fn, *args, **kwargs)
     return await loop.run_in_executor(_writer, call)

@@ -8,12 +8,14 @@ import os
 import sys
 
 from daphne.endpoints import build_endpoint_description_strings
+from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
 
-import messaging.transport.server  # noqa: F401, I001 - installs Twisted's asyncio reactor first
-from messaging.management.start_checks import refuse_debug_beyond_loopback, start_warnings
-from messaging.transport.server import ImServer
-from messaging.transport.tcp import LISTEN_BACKLOG
+import realtime.transport.server  # noqa: F401, I001 - installs Twisted's asyncio reactor first
+from realtime.management.start_checks import refuse_debug_beyond_loopback, start_warnings
+from realtime.transport.server import ImServer
+from realtime.transport.tcp import LISTEN_BACKLOG
 
 
 class Command(BaseCommand):
@@ -26,7 +28,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-tcp", action="store_true", help="do not open the TCP port")
 
     def handle(self, *args, host: str, http_port: int, tcp_port: int, no_tcp: bool, **options):
-        from imsite.asgi import application
+        # The site's ASGI application, named by the settings (the site imports realtime's
+        # WebSocket adapter; realtime does not import the site).
+        application = import_string(settings.ASGI_APPLICATION)
 
         refuse_debug_beyond_loopback(host)
         for warning in start_warnings(host):

@@ -14,22 +14,20 @@ import itertools
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from django.conf import settings
 
 from accounts.tokens import authenticate_token, token_is_live
 from improto import frames
 from improto.errors import FRAME_TOO_LARGE, RATE_LIMITED, ProtocolError
-from messaging.realtime.db import run_read
-from messaging.realtime.locator import REVOKED_TTL_S, ConnRecord, now_ms
-from messaging.realtime.outgoing import Outgoing, encode_for
-from messaging.realtime.ratelimit import Budget, Verdict
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
 from messaging.services.message_send import SendOutcome, SendRequest
-
-if TYPE_CHECKING:
-    from messaging.realtime.node import Node
+from realtime.db import run_read
+from realtime.host import SessionHost
+from realtime.locator import REVOKED_TTL_S, ConnRecord, now_ms
+from realtime.outgoing import Outgoing, encode_for
+from realtime.ratelimit import Budget, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +76,11 @@ def _frame_id(obj: dict) -> str | None:
 
 
 class Session:
-    def __init__(self, node: Node, adapter: Adapter, *, transport: str) -> None:
-        self.node = node
+    def __init__(self, host: SessionHost, adapter: Adapter, *, transport: str) -> None:
+        self.host = host
         self.adapter = adapter
         self.transport = transport
-        self.conn_id = f"{node.name}#{next(_counter)}"
+        self.conn_id = f"{host.name}#{next(_counter)}"
         self.user_id: int | None = None
         self.device: str | None = None
         self.token_key: str | None = None
@@ -124,7 +122,7 @@ class Session:
 
     def record(self) -> ConnRecord:
         expires = now_ms() + 3 * settings.IM_HEARTBEAT_S * 1000
-        return ConnRecord(self.conn_id, self.node.name, self.device, self.token_key, expires,
+        return ConnRecord(self.conn_id, self.host.name, self.device, self.token_key, expires,
                           self.since)
 
     async def flushed(self, timeout: float) -> None:
@@ -144,7 +142,7 @@ class Session:
             self._drainer.cancel()
         if self._registered:
             self._registered = False
-            await self.node.unregister(self)
+            await self.host.unregister(self)
 
     def close(self, *last_frames: dict, code: int = 1000) -> None:
         """Send `last_frames`, then close; cut the connection if it will not flush."""
@@ -271,7 +269,7 @@ class Session:
     async def _dispatch(self, command: frames.Command) -> None:
         if isinstance(command, frames.Heartbeat):
             self.push(frames.heartbeat_reply(ts=now_ms(), id=command.id))
-            await self.node.heartbeat(self)
+            await self.host.heartbeat(self)
             return
         if isinstance(command, frames.Auth):
             await self._auth(command)
@@ -319,7 +317,7 @@ class Session:
         self.device = command.device
         self.since = now_ms()
         try:
-            registration = await self.node.register(self)
+            registration = await self.host.register(self)
         except Exception:
             self.user_id = self.token_key = self.device = None  # still unauthenticated
             raise
@@ -334,7 +332,7 @@ class Session:
             token_is_live, user_id=self.user_id, token_key=self.token_key
         ):
             self._registered = False
-            await self.node.unregister(self)
+            await self.host.unregister(self)
             raise ProtocolError("bad_token", "unknown, expired or revoked token", command.id)
         if self.closing:
             return
@@ -359,7 +357,7 @@ class Session:
             sender_id=self.user_id, client_id=command.id, type=command.type,
             body=command.body, to=command.to, group=command.group,
         )
-        future = self.node.submit(request, origin=self.conn_id)
+        future = self.host.submit(request, origin=self.conn_id)
         self._last_send = future
         future.add_done_callback(lambda f, cid=command.id: self._stored(cid, f))
 

@@ -17,10 +17,10 @@ import daphne.server  # noqa: I001 - must come first: it installs Twisted's asyn
 from daphne.server import Server
 from django.conf import settings
 
-from messaging.realtime import gateway
-from messaging.realtime.node import current_node, get_node
-from messaging.transport.tcp import start_tcp_server
-from messaging.transport.ws_protocol import SCOPE_KEY, configure_factory
+from realtime import gateway
+from realtime.node import current_node, get_node
+from realtime.transport.tcp import start_tcp_server
+from realtime.transport.ws_protocol import SCOPE_KEY, configure_factory
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class ImServer(Server):
     def run(self) -> None:
         from twisted.internet import reactor
 
-        from messaging.transport.http_guard import GuardedHTTPFactory
+        from realtime.transport.http_guard import GuardedHTTPFactory
 
         # Daphne's run() builds its HTTP factory from this module-level name; ours
         # refuses an oversized request body before any of it is buffered, puts a

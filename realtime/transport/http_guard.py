@@ -1,6 +1,6 @@
 """Guards on Daphne's HTTP connections, in force before the application sees a byte.
 
-`GuardedHTTPFactory` (installed by messaging/transport/server.py in place of Daphne's
+`GuardedHTTPFactory` (installed by realtime/transport/server.py in place of Daphne's
 HTTPFactory) gives every HTTP connection, WebSockets included (they start as HTTP on
 the same socket), these limits:
 
@@ -16,7 +16,7 @@ the same socket), these limits:
   keep-alive requests, in a head, in a body. Twisted suspends it while a request is
   being answered and for good once a connection is a WebSocket.
 - **Connections per client address** (IM_MAX_CONNS_PER_IP, one count with the TCP
-  port: messaging.transport.address_limit). With no trusted proxy the connection is
+  port: realtime.transport.address_limit). With no trusted proxy the connection is
   counted from its accept to its close under the peer's address, and one over the cap
   is answered 429 (JSON, `Connection: close`) at once, before its request is read.
   Behind IM_NUM_PROXIES proxies the peer is a proxy, so what counts is each request
@@ -40,7 +40,7 @@ from twisted.protocols.policies import ProtocolWrapper
 from zope.interface import directlyProvides, providedBy
 
 from media.body_limit import LimitedHTTPFactory, LimitedWebRequest, answer_and_close, json_answer
-from messaging.transport import address_limit
+from realtime.transport import address_limit
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,26 @@
+"""Signals accounts sends; apps above it subscribe (in their AppConfig.ready)."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent after the commit that revoked tokens, with keyword arguments:
+#   user_id: int            whose tokens
+#   token_key: str | None   the one revoked token's key; None: all of the user's tokens
+#   reason: str             the `offline` reason for its live connections
+#                           ("logout", "kicked")
+# realtime closes the live connections opened with them.
+tokens_revoked = Signal()
+
+# Sent when a user sets an avatar, with keyword arguments:
+#   user_id: int     who sets it
+#   media_id: str    the id they gave
+# A receiver answers True if that id is an image the user uploaded; media does.
+# With no receiver, no avatar is accepted.
+avatar_check = Signal()
+
+# Sent by the admin before it deletes users, with keyword arguments:
+#   users: QuerySet  the users about to be deleted
+# A receiver may answer a function of no arguments; each is called once the users are
+# deleted. messaging answers one that repairs the groups they were members of.
+users_deleting = Signal()

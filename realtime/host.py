@@ -1,0 +1,53 @@
+"""What a session needs from the process that hosts it, and nothing more.
+
+`Session` talks to its host only through `SessionHost`; `realtime.node.Node` implements
+it. The session never imports the node, so it can run under any host that keeps
+these promises (a test's, for one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from messaging.services.message_send import SendOutcome, SendRequest
+from realtime.locator import ConnRecord
+from realtime.ratelimit import Budget
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What the host answers a session that registers."""
+
+    user_sends: Budget  # the user's send budget on this node
+    recently_revoked: bool  # check the token again: a revocation may have raced it
+
+
+class HostedConnection(Protocol):
+    """What the host reads of a session it registers."""
+
+    conn_id: str
+    user_id: int | None
+
+    @property
+    def authenticated(self) -> bool: ...
+
+    def record(self) -> ConnRecord: ...
+
+
+class SessionHost(Protocol):
+    name: str  # the node's channel-layer name: connection ids and records carry it
+
+    async def register(self, session: HostedConnection) -> Registration:
+        """Make the session reachable; raise (registering nothing) if that fails."""
+
+    async def unregister(self, session: HostedConnection) -> None: ...
+
+    async def heartbeat(self, session: HostedConnection) -> None: ...
+
+    def submit(self, request: SendRequest, *, origin: str) -> asyncio.Future[SendOutcome]:
+        """Queue a send for the batch writer; `origin` is the sending connection id."""
+
+    async def close_connections(self, records: list[ConnRecord], reason: str) -> None:
+        """Tell these connections `offline`/reason, wherever they are, and close them."""

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from realtime import apis
+
+urlpatterns = [
+    path("presence/", apis.PresenceApi.as_view(), name="presence"),
+    path("gateway/", apis.GatewayApi.as_view(), name="gateway"),
+]
