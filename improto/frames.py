@@ -143,7 +143,8 @@ class _Fields:
         return value
 
 
-def _frame_id(obj: dict, limits: Limits) -> str | None:
+def frame_id(obj: dict, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """The frame's `id` if it can be echoed safely in an answer, else None."""
     value = obj.get("id")
     return value if _is_text(value, 1, limits.max_id_chars) else None
 
@@ -155,19 +156,19 @@ def parse_command(obj: dict, limits: Limits = DEFAULT_LIMITS) -> Command:
     """Validate a decoded client frame and return the typed command."""
     if not isinstance(obj, dict):
         raise ProtocolError(BAD_FRAME, "frame is not a map")
-    frame_id = _frame_id(obj, limits)
+    echo_id = frame_id(obj, limits)
     kind = obj.get("type")
     if type(kind) is not str:
-        raise ProtocolError(INVALID, "'type' must be a string", frame_id)
+        raise ProtocolError(INVALID, "'type' must be a string", echo_id)
     if kind not in CLIENT_TYPES:
-        raise ProtocolError(UNKNOWN_TYPE, "unknown frame type", frame_id)
-    fields = _Fields(obj, frame_id)
-    if obj.get("id") is not None and frame_id is None:
+        raise ProtocolError(UNKNOWN_TYPE, "unknown frame type", echo_id)
+    fields = _Fields(obj, echo_id)
+    if obj.get("id") is not None and echo_id is None:
         raise fields.invalid(f"'id' must be a string of 1..{limits.max_id_chars} characters")
     if kind == "auth":
         return _parse_auth(fields, limits)
     if kind == "heartbeat":
-        return Heartbeat(id=frame_id)
+        return Heartbeat(id=echo_id)
     if kind == "sync":
         return _parse_sync(fields, limits)
     return _parse_send(kind, fields, limits)

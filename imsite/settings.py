@@ -237,6 +237,15 @@ else:
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(DATA_DIR / "im.sqlite3"),
     }
+def _sqlite_synchronous() -> str:
+    value = (_env("IM_SQLITE_SYNCHRONOUS", "FULL") or "").upper()
+    if value not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise ImproperlyConfigured(
+            f"IM_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, got {value!r}"
+        )
+    return value
+
+
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN
     # so two writers queue instead of deadlocking on a lock upgrade.
@@ -246,7 +255,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 30,
             "init_command": (
                 "PRAGMA journal_mode=WAL;"
-                f"PRAGMA synchronous={_env('IM_SQLITE_SYNCHRONOUS', 'FULL')};"
+                f"PRAGMA synchronous={_sqlite_synchronous()};"
             ),
         }
     )

@@ -70,16 +70,10 @@ def _budget(rate: int, burst: int) -> Budget:
     return Budget(rate, burst, flood_s=settings.IM_FLOOD_S)
 
 
-def _frame_id(obj: dict) -> str | None:
-    value = obj.get("id")
-    return value if type(value) is str and 0 < len(value) <= 64 else None
-
-
 class Session:
-    def __init__(self, host: SessionHost, adapter: Adapter, *, transport: str) -> None:
+    def __init__(self, host: SessionHost, adapter: Adapter) -> None:
         self.host = host
         self.adapter = adapter
-        self.transport = transport
         self.conn_id = f"{host.name}#{next(_counter)}"
         self.user_id: int | None = None
         self.device: str | None = None
@@ -233,7 +227,7 @@ class Session:
             return
         if not self.authenticated and obj.get("type") != "auth":
             self.fail(ProtocolError("unauthenticated", "the first frame must be auth",
-                                    _frame_id(obj)))
+                                    frames.frame_id(obj, self._limits)))
             return
         try:
             command = frames.parse_command(obj, self._limits)
@@ -260,7 +254,7 @@ class Session:
             log.info("connection %s kept sending over its budget; closing it", self.conn_id)
             self.go_offline(FLOOD_REASON)
             return False
-        frame_id = _frame_id(obj)
+        frame_id = frames.frame_id(obj, self._limits)
         if frame_id is not None:
             self.push(frames.error(code=RATE_LIMITED, message="too many frames; slow down",
                                    id=frame_id))

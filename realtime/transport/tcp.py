@@ -63,7 +63,7 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
         return
     node = await get_node()
     adapter = TcpAdapter(writer)
-    session = Session(node, adapter, transport="tcp")
+    session = Session(node, adapter)
     session.start()
     decoder = TcpFrameDecoder(settings.IM_MAX_FRAME_BYTES)
     try:

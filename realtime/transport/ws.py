@@ -42,7 +42,7 @@ class WebSocketAdapter(AsyncConsumer):
     async def websocket_connect(self, message) -> None:
         await self.send({"type": "websocket.accept"})
         node = await get_node()
-        self.session = Session(node, self, transport="ws")
+        self.session = Session(node, self)
         self.session.start()
 
     async def websocket_receive(self, message) -> None:
