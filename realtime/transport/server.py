@@ -19,6 +19,7 @@ from django.conf import settings
 
 from realtime import gateway
 from realtime.node import current_node, get_node
+from realtime.transport.http_guard import GuardedHTTPFactory
 from realtime.transport.tcp import start_tcp_server
 from realtime.transport.ws_protocol import SCOPE_KEY, configure_factory
 
@@ -60,6 +61,18 @@ class ImServer(Server):
         self.tcp_server: asyncio.Server | None = None
         self._stopping = False
 
+    # Daphne's run() builds its HTTP factory and assigns it here, before the server
+    # listens: ours takes its place. It refuses an oversized request body before any
+    # of it is buffered, puts a deadline on request heads and caps connections per
+    # client address.
+    @property
+    def http_factory(self):
+        return self._http_factory
+
+    @http_factory.setter
+    def http_factory(self, factory) -> None:
+        self._http_factory = GuardedHTTPFactory(self)
+
     # Daphne's run() builds its WebSocket factory and assigns it here: the factory is
     # configured as it arrives, before the server listens.
     @property
@@ -80,12 +93,6 @@ class ImServer(Server):
     def run(self) -> None:
         from twisted.internet import reactor
 
-        from realtime.transport.http_guard import GuardedHTTPFactory
-
-        # Daphne's run() builds its HTTP factory from this module-level name; ours
-        # refuses an oversized request body before any of it is buffered, puts a
-        # deadline on request heads and caps connections per client address.
-        daphne.server.HTTPFactory = GuardedHTTPFactory
         _cheap_autobahn_log_arguments()
 
         reactor.callWhenRunning(lambda: asyncio.ensure_future(self._start_extras()))
