@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 
 from improto.channels import g_channel, p_channel
 from improto.frames import MEDIA_TYPES
@@ -68,8 +68,9 @@ def messages_send(requests: Sequence[SendRequest]) -> list[SendOutcome]:
 
 
 def _send_batch(requests: Sequence[SendRequest]) -> list[SendOutcome]:
-    senders = _lock_active_senders({r.sender_id for r in requests})
-    users = _active_users({r.to for r in requests if r.to is not None})
+    senders, users = _active_senders_and_recipients(
+        {r.sender_id for r in requests}, {r.to for r in requests if r.to is not None}
+    )
     groups = _group_members({r.group for r in requests if r.group is not None})
     media = media_for_send(r.body.get("media") for r in requests if r.type in MEDIA_TYPES)
 
@@ -149,14 +150,23 @@ def _refusal(
     return None
 
 
-def _lock_active_senders(ids: set[int]) -> set[int]:
-    """The active ones among `ids`, their rows locked to commit (in id order, so that
-    two writers never deadlock; no writer holds a channel's lock while it waits)."""
+def _active_senders_and_recipients(
+    senders: set[int], recipients: set[int]
+) -> tuple[set[int], set[int]]:
+    """The active ones among the senders, their rows locked to commit (in id order, so
+    that two writers never deadlock; no writer holds a channel's lock while it waits),
+    and the active ones among the recipients, not locked.
+
+    Where the database has no row locks (SQLite), its writers are serialised whole
+    (BEGIN IMMEDIATE): one query for both sets does."""
+    if not connection.features.has_select_for_update:
+        active = _active_users(senders | recipients)
+        return senders & active, recipients & active
     query = (
         get_user_model().objects.select_for_update(no_key=True)
-        .filter(pk__in=ids, is_active=True).order_by("pk")
+        .filter(pk__in=senders, is_active=True).order_by("pk")
     )
-    return set(query.values_list("pk", flat=True))
+    return set(query.values_list("pk", flat=True)), _active_users(recipients)
 
 
 def _active_users(ids: set[int]) -> set[int]:
