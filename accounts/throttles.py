@@ -12,6 +12,8 @@ import hashlib
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from imsite.forwarding import forwarded_client
+
 
 def client_address(request) -> str:
     """The address a rate limit is keyed on.
@@ -20,13 +22,11 @@ def client_address(request) -> str:
     proxies stand in front (DRF's own default trusts it always): otherwise any client
     could pick a fresh address per request and never be limited.
     """
-    remote_addr = request.META.get("REMOTE_ADDR") or "unknown"
-    num_proxies = api_settings.NUM_PROXIES
-    xff = request.headers.get("x-forwarded-for")
-    if not num_proxies or not xff:
-        return remote_addr
-    addresses = [part.strip() for part in xff.split(",")]
-    return addresses[-min(num_proxies, len(addresses))] or remote_addr
+    return forwarded_client(
+        request.META.get("REMOTE_ADDR") or "unknown",
+        request.headers.get("x-forwarded-for"),
+        api_settings.NUM_PROXIES,
+    )
 
 
 class _LiveRateThrottle(SimpleRateThrottle):

@@ -6,7 +6,8 @@ cap). Every transport calls `acquire` when a connection starts and, only if that
 returned True, `release` exactly once when it ends, on every close path.
 
 The address is the peer's for TCP and for HTTP with no trusted proxy; behind
-IM_NUM_PROXIES proxies it is the one `forwarded_client` picks from X-Forwarded-For.
+IM_NUM_PROXIES proxies it is the one `imsite.forwarding.forwarded_client` picks from
+X-Forwarded-For (the rule of the REST rate limits).
 IPv6 addresses are counted per /64, the block one host or one home gets: counting
 single IPv6 addresses would let one host take a fresh address per connection.
 
@@ -77,20 +78,6 @@ def live(address: str) -> int:
     """Connections `address` holds now."""
     with _lock:
         return _counts.get(address_key(address), 0)
-
-
-def forwarded_client(peer: str, forwarded_for: str | None, num_proxies: int | None) -> str:
-    """The client's address behind `num_proxies` trusted proxies.
-
-    The same rule as the REST rate limits (accounts.throttles.client_address): with no
-    proxy configured, or no X-Forwarded-For, the peer; else the entry the outermost
-    trusted proxy appended, `num_proxies` from the right. Entries left of it are
-    whatever the client wrote and are never used.
-    """
-    if not num_proxies or not forwarded_for:
-        return peer
-    addresses = [part.strip() for part in forwarded_for.split(",")]
-    return addresses[-min(num_proxies, len(addresses))] or peer
 
 
 def tcp_peer(writer: asyncio.StreamWriter) -> str:

@@ -39,6 +39,7 @@ from twisted.internet.protocol import Protocol
 from twisted.protocols.policies import ProtocolWrapper
 from zope.interface import directlyProvides, providedBy
 
+from imsite.forwarding import forwarded_client
 from media.body_limit import LimitedHTTPFactory, LimitedWebRequest, answer_and_close, json_answer
 from realtime.transport import address_limit
 
@@ -209,7 +210,7 @@ class GuardedWebRequest(LimitedWebRequest):
 
     def _forwarded_client(self) -> str:
         forwarded = self.requestHeaders.getRawHeaders(b"x-forwarded-for")
-        return address_limit.forwarded_client(
+        return forwarded_client(
             _host(self.channel.transport.getPeer()),
             b",".join(forwarded).decode("latin-1") if forwarded else None,
             api_settings.NUM_PROXIES,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from imsite.forwarding import forwarded_client
 from realtime.transport import address_limit
-from realtime.transport.address_limit import address_key, forwarded_client
+from realtime.transport.address_limit import address_key
 
 
 @pytest.mark.parametrize(("address", "key"), [
