@@ -34,14 +34,15 @@ test: install
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
-# Everything on SQLite (the embedded default).
+# The tests of the store and the embedded paths (marked `embedded`) on SQLite, the
+# embedded default; everything else runs once, in the PostgreSQL pass.
 test-sqlite: install
-	IM_DATA_DIR=$$(mktemp -d) $(BIN)/pytest
+	IM_DATA_DIR=$$(mktemp -d) $(BIN)/pytest -m embedded
 
-# Everything that touches the database again, on PostgreSQL.
+# The whole suite on PostgreSQL (the production configuration).
 test-postgres: install
 	IM_DATA_DIR=$$(mktemp -d) DATABASE_URL=$(TEST_PG_URL) \
-		IM_TEST_DATABASE_NAME=im_test_$$$$ $(BIN)/pytest --ignore=tests/improto
+		IM_TEST_DATABASE_NAME=im_test_$$$$ $(BIN)/pytest
 
 # schemathesis against a live server with many more examples than `make test` gives it
 # (FUZZ_EXAMPLES per operation, every check on; tests/schema/). FUZZ_SEED=N for another

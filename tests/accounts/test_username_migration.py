@@ -8,6 +8,8 @@ from django.db.migrations.executor import MigrationExecutor
 from accounts.models import User
 from tests.accounts.factories import PASSWORD, json_client
 
+pytestmark = pytest.mark.embedded
+
 BEFORE = [("accounts", "0003_username_prefix_index")]
 AFTER = [("accounts", "0004_username_canonical")]
 

@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.clients import ahttp, make_user
 
+pytestmark = pytest.mark.embedded
+
 PASSWORD = "correct horse battery staple"
 
 

@@ -10,6 +10,8 @@ from messaging.models import Group, Membership
 from messaging.services import groups as services
 from tests.accounts.factories import make_user
 
+pytestmark = pytest.mark.embedded
+
 ROUNDS = 3
 
 

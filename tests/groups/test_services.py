@@ -6,7 +6,7 @@ from messaging.models import ChannelState, Group, Membership
 from messaging.services import groups as services
 from tests.accounts.factories import make_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 
 
 def test_create_is_one_transaction(monkeypatch):

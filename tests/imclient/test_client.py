@@ -11,7 +11,7 @@ from improto.channels import g_channel, p_channel
 from tests.imclient.conftest import TRANSPORTS, WAIT, nothing_more, take, users
 from tests.support.clients import ahttp
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.embedded, pytest.mark.server]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

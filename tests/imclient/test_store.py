@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from imclient import Client, StateStore
+
+pytestmark = pytest.mark.embedded
 
 
 def test_positions_only_move_forward_and_survive_reopening(tmp_path):

@@ -10,6 +10,8 @@ from tests.media import helpers
 from tests.media.helpers import arequest, uploaded
 from tests.support.clients import ahttp, connect, make_user
 
+pytestmark = pytest.mark.embedded
+
 KINDS = {
     "image": (helpers.png((40, 30)), "photo.png",
               {"mime": "image/png", "width": 40, "height": 30}),

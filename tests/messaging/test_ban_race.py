@@ -12,6 +12,8 @@ import websockets
 from tests.support.admin import AdminSession, django_shell
 from tests.support.clients import Closed, ahttp, connect, make_user
 
+pytestmark = pytest.mark.embedded
+
 CLIENTS = 40
 
 

@@ -13,6 +13,8 @@ import pytest
 from improto.codec import pack_tcp
 from tests.support.clients import TcpClient, WsClient, connect, make_user
 
+pytestmark = pytest.mark.embedded
+
 
 async def authed(server, transport):
     alice = await make_user(server.base_url)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import msgpack
+import pytest
 import redis
 
 from tests.support.clients import connect, make_user
+
+pytestmark = pytest.mark.embedded
 
 HOT_DB = 7  # a Redis database of its own: these tests flush it
 

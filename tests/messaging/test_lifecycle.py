@@ -10,6 +10,8 @@ import pytest
 from tests.support.admin import AdminSession
 from tests.support.clients import ahttp, connect, login_again, make_user
 
+pytestmark = pytest.mark.embedded
+
 TRANSPORTS = ["tcp", "ws", "ws-msgpack"]
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from tests.support.clients import ahttp, connect, make_user
 
+pytestmark = pytest.mark.embedded
+
 
 async def send_many(client, count, **target):
     for i in range(count):

@@ -9,7 +9,7 @@ import pytest
 
 from tests.site.processes import manage
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.embedded, pytest.mark.server]
 
 
 def _env(**extra) -> dict:
