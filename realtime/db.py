@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -17,8 +18,9 @@ from django.db import connections
 
 T = TypeVar("T")
 
-_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="im-db-write")
-_readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="im-db-read")
+_WRITERS, _READERS = 1, 4
+_writer = ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="im-db-write")
+_readers = ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="im-db-read")
 
 
 def with_kept_connection(fn: Callable[..., T], *args, **kwargs) -> T:
@@ -58,3 +60,16 @@ async def run_write(fn: Callable[..., T], *args, **kwargs) -> T:
     loop = asyncio.get_running_loop()
     call = functools.partial(with_kept_connection, fn, *args, **kwargs)
     return await loop.run_in_executor(_writer, call)
+
+
+def close_connections() -> None:
+    """Close the connection every thread of both pools keeps (when the process is done
+    with the database: at shutdown, or before a test database is dropped)."""
+    for pool, size in ((_writer, _WRITERS), (_readers, _READERS)):
+        barrier = threading.Barrier(size)  # one call on each thread, not two on one
+
+        def close(_: int, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait(timeout=30)
+            connections.close_all()
+
+        list(pool.map(close, range(size)))
