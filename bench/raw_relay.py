@@ -45,7 +45,9 @@ from bench.wire import (
     ws_accept,
     ws_frame,
 )
-from improto import TcpFrameDecoder, pack_tcp
+from improto import TcpFrameDecoder, frames, pack_tcp
+from improto import vocabulary as words
+from improto.errors import UNKNOWN_TYPE
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _unpackb = msgpack.unpackb
@@ -67,22 +69,21 @@ class Relay:
 
     def handle(self, conn: RelayConn, frame: dict) -> None:
         kind = frame.get("type")
-        if kind == "heartbeat":
-            conn.push({"type": "heartbeat", "ts": _now_ms(), "id": frame.get("id")})
-        elif kind == "auth":
+        if kind == words.HEARTBEAT:
+            conn.push(frames.heartbeat_reply(ts=_now_ms(), id=frame.get("id")))
+        elif kind == words.AUTH:
             conn.user = int(frame["token"])
             self.by_user[conn.user].append(conn)
-            conn.push({"type": "auth_ok", "id": frame.get("id"), "user": conn.user,
-                       "device": frame.get("device", "default"), "heartbeat": 30,
-                       "ts": _now_ms()})
+            conn.push(frames.auth_ok(id=frame.get("id"), user=conn.user,
+                                     device=frame.get("device", "default"), heartbeat=30,
+                                     ts=_now_ms()))
         elif kind == "join":
             self.groups[frame["group"]].append(conn.user)
             conn.push({"type": "joined", "id": frame.get("id"), "group": frame["group"]})
         elif "group" in frame or "to" in frame:
             self.relay(conn, frame)
         else:
-            conn.push({"type": "error", "id": frame.get("id"), "code": "unknown_type",
-                       "message": "not relayed"})
+            conn.push(frames.error(code=UNKNOWN_TYPE, message="not relayed", id=frame.get("id")))
 
     def relay(self, conn: RelayConn, frame: dict) -> None:
         sender = conn.user
@@ -98,13 +99,10 @@ class Relay:
         seq = self.seqs[channel] + 1
         self.seqs[channel] = seq
         ts = _now_ms()
-        conn.push({"type": "ack", "id": frame["id"], "channel": channel, "seq": seq, "ts": ts})
-        message = {"type": frame["type"], "id": frame["id"], "channel": channel, "seq": seq,
-                   "ts": ts, "from": sender, "body": frame.get("body")}
-        if group is not None:
-            message["group"] = group
-        else:
-            message["to"] = frame["to"]
+        conn.push(frames.ack(id=frame["id"], channel=channel, seq=seq, ts=ts))
+        message = frames.message(type=frame["type"], id=frame["id"], channel=channel, seq=seq,
+                                 ts=ts, sender=sender, body=frame.get("body"),
+                                 to=frame.get("to") if group is None else None, group=group)
         encoded: dict[str, bytes] = {}
         for uid in recipients:
             for peer in self.by_user.get(uid, ()):

@@ -17,6 +17,7 @@ import daphne.server  # noqa: I001 - must come first: it installs Twisted's asyn
 from daphne.server import Server
 from django.conf import settings
 
+from improto.vocabulary import SHUTDOWN
 from realtime import gateway
 from realtime.node import current_node, get_node
 from realtime.transport.http_guard import GuardedHTTPFactory
@@ -129,5 +130,5 @@ class ImServer(Server):
             self.tcp_server.close()
         node = current_node()
         if node is not None:
-            await node.shutdown("shutdown")
+            await node.shutdown(SHUTDOWN)
         self.stop()
