@@ -29,16 +29,6 @@ log = logging.getLogger(__name__)
 twisted_loop = daphne.server.twisted_loop
 
 
-def _cheap_autobahn_log_arguments() -> None:
-    """Autobahn formats its debug-log arguments (colour codes through click) for every
-    WebSocket frame it sends, whether or not debug logging is on: an eighth of the
-    server's time in a group fan-out. Plain names do for those log lines."""
-    import autobahn.websocket.protocol as protocol
-
-    protocol.hltype = lambda obj: getattr(obj, "__qualname__", None) or type(obj).__name__
-    protocol.hlval = lambda val, color="white", bold=True: val
-
-
 class ImServer(Server):
     def __init__(
         self,
@@ -93,8 +83,6 @@ class ImServer(Server):
 
     def run(self) -> None:
         from twisted.internet import reactor
-
-        _cheap_autobahn_log_arguments()
 
         reactor.callWhenRunning(lambda: asyncio.ensure_future(self._start_extras()))
         super().run()
