@@ -48,7 +48,7 @@ class Message:
         )
 
     def to_dict(self) -> dict:
-        """The wire form (PROTOCOL.md section 4), e.g. for printing as JSON."""
+        """The wire form (docs/protocol.md, Sending), e.g. for printing as JSON."""
         return message_frame(type=self.type, id=self.id, channel=self.channel, seq=self.seq,
                              ts=self.ts, sender=self.sender, body=self.body, to=self.to,
                              group=self.group)

@@ -1,4 +1,4 @@
-"""The error vocabulary of the wire protocol (PROTOCOL.md section 6)."""
+"""The error vocabulary of the wire protocol (docs/protocol.md, Errors)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 `parse_command` turns a decoded client frame into a typed command or raises the
 ProtocolError the server answers with. The builders produce the server frames of
-PROTOCOL.md so that the server, the SDK and the tests spell them one way.
+docs/protocol.md so that the server, the SDK and the tests spell them one way.
 
 A field whose value is null counts as absent: clients that serialise unset
 optional fields as null (common in MessagePack libraries) behave like clients
@@ -37,7 +37,7 @@ SUPPORTED_VERSIONS = frozenset({PROTOCOL_VERSION})
 DEFAULT_DEVICE = "default"
 
 __all__ = ["CLIENT_TYPES", "CONTENT_TYPES", "MEDIA_TYPES", "OFFLINE_REASONS"]  # re-exported
-# A device name: 1..64 letters, digits and -_.:@ (PROTOCOL.md section 2 point 7).
+# A device name: 1..64 letters, digits and -_.:@ (docs/protocol.md, Lifecycle).
 DEVICE_NAME = re.compile(r"[A-Za-z0-9_.:@-]+")
 
 _UNSAFE_CHARS = re.compile("[\x00\ud800-\udfff]")

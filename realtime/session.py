@@ -56,7 +56,7 @@ WRITE_CHUNK = 64 * 1024
 BURST_FACTOR = 4
 # WebSocket close code for a message over the size limit (RFC 6455).
 CLOSE_TOO_BIG = 1009
-# Extension: the offline reasons of PROTOCOL.md 1.1 section 2 point 5.
+# Extension: offline reasons of the wire contract 1.1 (docs/protocol.md, Lifecycle).
 SLOW_REASON = words.SLOW
 FLOOD_REASON = words.FLOOD
 EXPIRED_REASON = words.EXPIRED

@@ -45,7 +45,7 @@ class SendRequest:
 
 @dataclass(frozen=True, slots=True)
 class SendRefused:
-    code: str  # a PROTOCOL.md error code: forbidden, not_found, invalid
+    code: str  # a wire error code (improto.errors): forbidden, not_found, invalid
     message: str
 
 

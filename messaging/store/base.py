@@ -33,7 +33,7 @@ class StoredMessage:
     group_id: int | None = None
 
     def to_frame(self) -> dict:
-        """The message as every reader sees it on the wire (PROTOCOL.md section 4)."""
+        """The message as every reader sees it on the wire (docs/protocol.md, Sending)."""
         return message_frame(
             type=self.type,
             id=self.client_id,
