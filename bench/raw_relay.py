@@ -41,7 +41,9 @@ from bench.wire import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    CoalescedWrites,
     WsFrameParser,
+    take_http_head,
     ws_accept,
     ws_frame,
 )
@@ -120,8 +122,9 @@ class Relay:
                 peers.remove(conn)
 
 
-class RelayConn(asyncio.Protocol):
+class RelayConn(CoalescedWrites):
     def __init__(self, relay: Relay, kind: str) -> None:
+        super().__init__()
         self.relay = relay
         self.kind = kind
         self.user: int | None = None
@@ -132,9 +135,6 @@ class RelayConn(asyncio.Protocol):
         self._ws = WsFrameParser() if kind == "ws" else None
         self._handshake: bytearray | None = bytearray() if kind == "ws" else None
         self._first = True
-        self._out: list[bytes] = []
-        self._pending = False
-        self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -159,12 +159,10 @@ class RelayConn(asyncio.Protocol):
                 handle(self, _unpackb(payload, raw=False))
             return
         if self._handshake is not None:
-            self._handshake += data
-            end = self._handshake.find(b"\r\n\r\n")
-            if end < 0:
+            split = take_http_head(self._handshake, data)
+            if split is None:
                 return
-            head, data = bytes(self._handshake[:end]), bytes(self._handshake[end + 4 :])
-            self._handshake = None
+            (head, data), self._handshake = split, None
             key = b""
             for line in head.split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
@@ -196,18 +194,6 @@ class RelayConn(asyncio.Protocol):
 
     def push(self, frame: dict) -> None:
         self.write(self.encode(frame))
-
-    def write(self, data: bytes) -> None:
-        self._out.append(data)
-        if not self._pending:
-            self._pending = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._pending = False
-        if self._out and not self.transport.is_closing():
-            self.transport.write(b"".join(self._out))
-        self._out.clear()
 
 
 async def serve(host: str, tcp_port: int, ws_port: int) -> None:

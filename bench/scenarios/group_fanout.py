@@ -3,7 +3,6 @@ online; its owner sends at a fixed rate."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 
 from bench.accounting import latency_summary
@@ -14,10 +13,9 @@ from bench.scenarios.harness import (
     Traffic,
     client_ids,
     clock,
-    close_all,
     connect_all,
     join_relay_group,
-    keepalive,
+    live,
     new_run_prefix,
     paced,
     wait_until,
@@ -45,19 +43,15 @@ async def group_fanout(ctx: Context) -> dict:
     sender.on_frame = traffic.sender()
     for receiver in receivers:
         receiver.on_frame = on_receiver
-    alive = asyncio.create_task(keepalive(conns))
     meter = Meter(ctx.server_pid)
     expected = lambda: ledger.acked * len(receivers)  # noqa: E731
-    try:
+    async with live(conns):
         meter.start()
         async with Profiler(ctx.profile, ctx.server_pid, gil=ctx.profile_gil):
             start = await paced(rate, duration,
                                 lambda: traffic.send(sender, next(ids), group=group))
             drained = await wait_until(traffic.drained(expected), p.get("drain_timeout", 60))
         cpu = meter.stop()
-    finally:
-        alive.cancel()
-        close_all(conns)
     span = (last["delivery"] or clock()) - start
     result = {
         "members": len(conns), "rate": rate, "duration_s": duration,

@@ -9,10 +9,11 @@ ledger, so lost and duplicated messages are counted the same way everywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from bench.accounting import Ledger
@@ -97,6 +98,17 @@ async def keepalive(conns: list[Conn], interval: float = 20.0) -> None:
         await asyncio.sleep(interval)
         for conn in conns:
             conn.send(HEARTBEAT)
+
+
+@contextlib.asynccontextmanager
+async def live(conns: list[Conn], interval: float = 20.0) -> AsyncIterator[None]:
+    """Heartbeats on `conns` while the block runs; all of them closed after it."""
+    alive = asyncio.create_task(keepalive(conns, interval))
+    try:
+        yield
+    finally:
+        alive.cancel()
+        close_all(conns)
 
 
 async def join_relay_group(conns: list[Conn], group: int) -> None:
@@ -222,6 +234,10 @@ class Pairs:
         for sender, receiver in zip(self.senders, self.receivers, strict=True):
             sender.on_frame = on_sender
             receiver.on_frame = traffic.receiver
+
+    def live(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Heartbeats while the block runs; every connection closed after it."""
+        return live(self.conns)
 
     @staticmethod
     def send(traffic: Traffic, sender: Conn) -> None:

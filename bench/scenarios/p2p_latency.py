@@ -3,22 +3,12 @@ send-to-delivery latency."""
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import secrets
 
 from bench.accounting import latency_summary
 from bench.profiling import Profiler
-from bench.scenarios.harness import (
-    Context,
-    Meter,
-    Pairs,
-    Traffic,
-    clock,
-    close_all,
-    keepalive,
-    paced,
-    wait_until,
-)
+from bench.scenarios.harness import Context, Meter, Pairs, Traffic, clock, paced, wait_until
 
 
 async def p2p_latency(ctx: Context) -> dict:
@@ -28,14 +18,13 @@ async def p2p_latency(ctx: Context) -> dict:
     traffic = Traffic()
     ledger = traffic.ledger
     pairs.wire(traffic)
-    alive = asyncio.create_task(keepalive(pairs.conns))
     meter = Meter(ctx.server_pid)
-    turn = iter(range(10**12))
+    turn = itertools.count()
 
     def send_next() -> None:
         Pairs.send(traffic, pairs.senders[next(turn) % count])
 
-    try:
+    async with pairs.live():
         meter.start()
         async with Profiler(ctx.profile, ctx.server_pid, gil=ctx.profile_gil):
             start = await paced(rate, duration, send_next)
@@ -43,9 +32,6 @@ async def p2p_latency(ctx: Context) -> dict:
         drained = await wait_until(traffic.drained(lambda: ledger.acked),
                                    p.get("drain_timeout", 30))
         cpu = meter.stop()
-    finally:
-        alive.cancel()
-        close_all(pairs.conns)
     result = {
         "rate": rate, "pairs": count, "duration_s": duration,
         "achieved_rate": round(ledger.sent / elapsed, 1),

@@ -8,16 +8,7 @@ import secrets
 
 from bench.accounting import latency_summary
 from bench.profiling import Profiler
-from bench.scenarios.harness import (
-    Context,
-    Meter,
-    Pairs,
-    Traffic,
-    clock,
-    close_all,
-    keepalive,
-    wait_until,
-)
+from bench.scenarios.harness import Context, Meter, Pairs, Traffic, clock, wait_until
 
 
 async def p2p_throughput(ctx: Context) -> dict:
@@ -34,9 +25,8 @@ async def p2p_throughput(ctx: Context) -> dict:
             Pairs.send(traffic, sender)
 
     pairs.wire(traffic, after_answer=refill)
-    alive = asyncio.create_task(keepalive(pairs.conns))
     meter = Meter(ctx.server_pid)
-    try:
+    async with pairs.live():
         for sender in pairs.senders:
             for _ in range(window):
                 Pairs.send(traffic, sender)
@@ -51,9 +41,6 @@ async def p2p_throughput(ctx: Context) -> dict:
         state["sending"] = False
         drained = await wait_until(traffic.drained(lambda: ledger.acked),
                                    p.get("drain_timeout", 30))
-    finally:
-        alive.cancel()
-        close_all(pairs.conns)
     result = {
         "pairs": count, "window": window, "duration_s": duration,
         "acked_per_s": round((acked1 - acked0) / elapsed, 1),
