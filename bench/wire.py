@@ -25,6 +25,8 @@ from collections.abc import Callable
 import msgpack
 
 from improto import TcpFrameDecoder, encode_payload, pack_tcp
+from improto.frames import PROTOCOL_VERSION, Auth, command_to_dict
+from improto.vocabulary import AUTH_OK
 
 try:  # C masking from python-websockets (a dependency of the project)
     from websockets.speedups import apply_mask
@@ -328,13 +330,12 @@ async def open_authenticated(kind: str, address: str, token: str, device: str, *
     """Connect and authenticate; return the connection and its `auth_ok` frame."""
     conn = await Conn.open(kind, address, encoding=encoding, timeout=timeout)
     try:
-        reply = await conn.request(
-            {"type": "auth", "id": "a1", "token": token, "device": device, "v": 1}, timeout
-        )
+        auth = Auth(id="a1", token=token, device=device, v=PROTOCOL_VERSION)
+        reply = await conn.request(command_to_dict(auth), timeout)
     except BaseException:
         conn.abort()
         raise
-    if reply.get("type") != "auth_ok":
+    if reply.get("type") != AUTH_OK:
         conn.abort()
         raise ConnClosed(f"auth refused: {reply}")
     return conn, reply
