@@ -51,7 +51,7 @@ class Ledger:
         self.duplicates = 0
         self.dup_flag_acks = 0  # acks with "dup": true (we never retry, so none expected)
         self.errors: Counter[str] = Counter()
-        self.out_of_order = 0  # informative: PROTOCOL.md allows it
+        self.out_of_order = 0  # informative: the protocol allows it
         self.ack_ms: list[float] = []
         self.delivery_ms: list[float] = []
         self._ack_seqs: dict[str, set[int]] = {}

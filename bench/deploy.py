@@ -1,9 +1,10 @@
 """The processes a benchmark runs against: imserver deployments, the raw relay, Redis.
 
-Like tests/support/servers.py (whose approach this copies: free ports, a private
-redis-server, a fresh PostgreSQL database per run), with the settings a benchmark
-needs: DEBUG off, throttles and per-connection rate limits lifted, the fast password
-hasher, a raised file-descriptor limit, and server logs kept in files.
+The child processes come from devtools/processes.py, as the tests' do (free ports,
+a private redis-server, a fresh PostgreSQL database per run); this module adds the
+settings a benchmark needs: DEBUG off, throttles and per-connection rate limits
+lifted, the fast password hasher, a raised file-descriptor limit, and server logs
+kept in files.
 """
 
 from __future__ import annotations
@@ -13,20 +14,24 @@ import os
 import resource
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.servers import create_postgres_database, drop_postgres_database, free_port
+from devtools import processes
+from devtools.processes import (
+    PYTHON,
+    ROOT,
+    create_postgres_database,
+    drop_postgres_database,
+    ready_fields,
+    start_imserver,
+    stop_process,
+    wait_for_line,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 # What the bench server runs with, on top of the deployment's own (data dir, DB, Redis).
@@ -77,31 +82,6 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class _LineWaiter:
-    """Read a child's stdout until a line starting with `prefix`, then keep draining it
-    into `log` on a thread (a child writing into a full pipe would block)."""
-
-    def __init__(self, proc: subprocess.Popen, log) -> None:
-        self.proc, self.log = proc, log
-
-    def wait_for(self, prefix: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.log.write(line)
-            if line.startswith(prefix):
-                threading.Thread(target=self._drain, daemon=True).start()
-                return line
-        self.proc.kill()
-        raise RuntimeError(f"{prefix!r} never came (exit code {self.proc.poll()})")
-
-    def _drain(self) -> None:
-        for line in self.proc.stdout:
-            self.log.write(line)
-
-
 class Process:
     """A child process we started: stopped by its own pid, never by name."""
 
@@ -112,26 +92,14 @@ class Process:
         return self.proc.pid
 
     def stop(self, timeout: float = 20) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=timeout)
 
 
 class BenchServer(Process):
     def __init__(self, env: dict, log_path: Path, timeout: float = 90) -> None:
         self.log = open(log_path, "a", buffering=1)  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [PYTHON, "manage.py", "imserver", "--host", "127.0.0.1",
-             "--http-port", "0", "--tcp-port", "0"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True,
-            preexec_fn=raise_nofile,
-        )
-        line = _LineWaiter(self.proc, self.log).wait_for("imserver ready", timeout)
-        parts = dict(p.split("=", 1) for p in line.split()[2:])
+        self.proc, parts = start_imserver(env, stderr=self.log, log=self.log,
+                                          preexec_fn=raise_nofile, timeout=timeout)
         self.http = parts["http"]
         self.tcp = parts["tcp"]
         self.ws = f"ws://{self.http}/ws/"
@@ -149,8 +117,7 @@ class RelayServer(Process):
             command.append("--uvloop")
         self.proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True, preexec_fn=raise_nofile)
-        line = _LineWaiter(self.proc, self.log).wait_for("relay ready", 30)
-        parts = dict(p.split("=", 1) for p in line.split()[2:])
+        parts = ready_fields(wait_for_line(self.proc, "relay ready", 30, log=self.log))
         self.tcp = parts["tcp"]
         self.ws = f"ws://{parts['ws']}/ws/"
 
@@ -159,36 +126,11 @@ class RelayServer(Process):
         self.log.close()
 
 
-class RedisServer(Process):
-    """A private redis-server on a free port (no persistence)."""
+class RedisServer(processes.RedisServer):
+    """A private redis-server that takes as many clients as the open-file limit."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="im-bench-redis-")
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--maxclients", "20000"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=raise_nofile,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.proc.kill()
-        raise RuntimeError("redis-server did not start")
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def stop(self, timeout: float = 10) -> None:
-        super().stop(timeout)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().__init__(maxclients=20000, preexec_fn=raise_nofile)
 
 
 def pg_base_url() -> str:

@@ -41,11 +41,15 @@ from bench.wire import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    CoalescedWrites,
     WsFrameParser,
+    take_http_head,
     ws_accept,
     ws_frame,
 )
-from improto import TcpFrameDecoder, pack_tcp
+from improto import TcpFrameDecoder, frames, pack_tcp
+from improto import vocabulary as words
+from improto.errors import UNKNOWN_TYPE
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _unpackb = msgpack.unpackb
@@ -67,22 +71,21 @@ class Relay:
 
     def handle(self, conn: RelayConn, frame: dict) -> None:
         kind = frame.get("type")
-        if kind == "heartbeat":
-            conn.push({"type": "heartbeat", "ts": _now_ms(), "id": frame.get("id")})
-        elif kind == "auth":
+        if kind == words.HEARTBEAT:
+            conn.push(frames.heartbeat_reply(ts=_now_ms(), id=frame.get("id")))
+        elif kind == words.AUTH:
             conn.user = int(frame["token"])
             self.by_user[conn.user].append(conn)
-            conn.push({"type": "auth_ok", "id": frame.get("id"), "user": conn.user,
-                       "device": frame.get("device", "default"), "heartbeat": 30,
-                       "ts": _now_ms()})
+            conn.push(frames.auth_ok(id=frame.get("id"), user=conn.user,
+                                     device=frame.get("device", "default"), heartbeat=30,
+                                     ts=_now_ms()))
         elif kind == "join":
             self.groups[frame["group"]].append(conn.user)
             conn.push({"type": "joined", "id": frame.get("id"), "group": frame["group"]})
         elif "group" in frame or "to" in frame:
             self.relay(conn, frame)
         else:
-            conn.push({"type": "error", "id": frame.get("id"), "code": "unknown_type",
-                       "message": "not relayed"})
+            conn.push(frames.error(code=UNKNOWN_TYPE, message="not relayed", id=frame.get("id")))
 
     def relay(self, conn: RelayConn, frame: dict) -> None:
         sender = conn.user
@@ -98,13 +101,10 @@ class Relay:
         seq = self.seqs[channel] + 1
         self.seqs[channel] = seq
         ts = _now_ms()
-        conn.push({"type": "ack", "id": frame["id"], "channel": channel, "seq": seq, "ts": ts})
-        message = {"type": frame["type"], "id": frame["id"], "channel": channel, "seq": seq,
-                   "ts": ts, "from": sender, "body": frame.get("body")}
-        if group is not None:
-            message["group"] = group
-        else:
-            message["to"] = frame["to"]
+        conn.push(frames.ack(id=frame["id"], channel=channel, seq=seq, ts=ts))
+        message = frames.message(type=frame["type"], id=frame["id"], channel=channel, seq=seq,
+                                 ts=ts, sender=sender, body=frame.get("body"),
+                                 to=frame.get("to") if group is None else None, group=group)
         encoded: dict[str, bytes] = {}
         for uid in recipients:
             for peer in self.by_user.get(uid, ()):
@@ -122,8 +122,9 @@ class Relay:
                 peers.remove(conn)
 
 
-class RelayConn(asyncio.Protocol):
+class RelayConn(CoalescedWrites):
     def __init__(self, relay: Relay, kind: str) -> None:
+        super().__init__()
         self.relay = relay
         self.kind = kind
         self.user: int | None = None
@@ -134,9 +135,6 @@ class RelayConn(asyncio.Protocol):
         self._ws = WsFrameParser() if kind == "ws" else None
         self._handshake: bytearray | None = bytearray() if kind == "ws" else None
         self._first = True
-        self._out: list[bytes] = []
-        self._pending = False
-        self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -161,12 +159,10 @@ class RelayConn(asyncio.Protocol):
                 handle(self, _unpackb(payload, raw=False))
             return
         if self._handshake is not None:
-            self._handshake += data
-            end = self._handshake.find(b"\r\n\r\n")
-            if end < 0:
+            split = take_http_head(self._handshake, data)
+            if split is None:
                 return
-            head, data = bytes(self._handshake[:end]), bytes(self._handshake[end + 4 :])
-            self._handshake = None
+            (head, data), self._handshake = split, None
             key = b""
             for line in head.split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
@@ -198,18 +194,6 @@ class RelayConn(asyncio.Protocol):
 
     def push(self, frame: dict) -> None:
         self.write(self.encode(frame))
-
-    def write(self, data: bytes) -> None:
-        self._out.append(data)
-        if not self._pending:
-            self._pending = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._pending = False
-        if self._out and not self.transport.is_closing():
-            self.transport.write(b"".join(self._out))
-        self._out.clear()
 
 
 async def serve(host: str, tcp_port: int, ws_port: int) -> None:

@@ -36,6 +36,7 @@ def inner() -> None:
 
     from django.db import close_old_connections, connection, transaction
 
+    from improto.vocabulary import TEXT
     from messaging.services.message_send import SendRequest, messages_send
     from realtime.db import with_kept_connection
 
@@ -50,7 +51,7 @@ def inner() -> None:
         out = []
         for i in range(n):
             a, b = pairs[i % len(pairs)]
-            out.append(SendRequest(sender_id=a, client_id=f"{run}{tag}{i}", type="text",
+            out.append(SendRequest(sender_id=a, client_id=f"{run}{tag}{i}", type=TEXT,
                                    body={"text": "benchmark message: 32 chars long"}, to=b))
         return out
 

@@ -25,6 +25,8 @@ from collections.abc import Callable
 import msgpack
 
 from improto import TcpFrameDecoder, encode_payload, pack_tcp
+from improto.frames import PROTOCOL_VERSION, Auth, command_to_dict
+from improto.vocabulary import AUTH_OK
 
 try:  # C masking from python-websockets (a dependency of the project)
     from websockets.speedups import apply_mask
@@ -113,6 +115,15 @@ class WsFrameParser:
         return out
 
 
+def take_http_head(buffer: bytearray, data: bytes) -> tuple[bytes, bytes] | None:
+    """Add `data` to `buffer`; once it holds a whole HTTP head, (head, what follows)."""
+    buffer += data
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    return bytes(buffer[:end]), bytes(buffer[end + 4 :])
+
+
 def ws_accept(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
 
@@ -131,11 +142,36 @@ def _ignore(conn: Conn, frame: dict) -> None:
     pass
 
 
-class Conn(asyncio.Protocol):
+class CoalescedWrites(asyncio.Protocol):
+    """Everything written in one loop iteration goes out in one transport write (the
+    load generator's connections and the raw relay's alike)."""
+
+    transport: asyncio.Transport | None = None
+
+    def __init__(self) -> None:
+        self._out: list[bytes] = []
+        self._flush_pending = False
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        self._out.append(data)
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self._out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(self._out))
+        self._out.clear()
+
+
+class Conn(CoalescedWrites):
     """One client connection. `on_frame(conn, frame)` gets every frame not awaited
     through `request`; scenario code sets it and reads/writes the free `tag` slot."""
 
     def __init__(self, transport_kind: str, encoding: str, host: str, path: str = "/ws/") -> None:
+        super().__init__()
         self.kind = transport_kind  # "tcp" or "ws"
         self.encoding = "msgpack" if transport_kind == "tcp" else encoding
         self.on_frame: FrameHandler = _ignore
@@ -147,13 +183,10 @@ class Conn(asyncio.Protocol):
         self.waiters: dict[str, asyncio.Future] = {}
         self.heartbeat_sent: dict[str, float] = {}
         self._host, self._path = host, path
-        self._out: list[bytes] = []
-        self._flush_pending = False
         self._tcp = TcpFrameDecoder(MAX_FRAME) if transport_kind == "tcp" else None
         self._ws = WsFrameParser() if transport_kind == "ws" else None
         self._handshake: bytearray | None = bytearray() if transport_kind == "ws" else None
         self._mask = os.urandom(4)
-        self._loop = asyncio.get_running_loop()
 
     # -- opening ---------------------------------------------------------------------
 
@@ -222,12 +255,10 @@ class Conn(asyncio.Protocol):
                 self._dispatch(_unpackb(payload, raw=False))
             return
         if self._handshake is not None:
-            self._handshake += data
-            end = self._handshake.find(b"\r\n\r\n")
-            if end < 0:
+            split = take_http_head(self._handshake, data)
+            if split is None:
                 return
-            head, data = bytes(self._handshake[:end]), bytes(self._handshake[end + 4 :])
-            self._handshake = None
+            (head, data), self._handshake = split, None
             if not head.startswith(b"HTTP/1.1 101") or ws_accept(self._ws_key) not in head:
                 self.ready.set_exception(ConnClosed(f"WebSocket refused: {head[:80]!r}"))
                 self.transport.close()
@@ -241,9 +272,9 @@ class Conn(asyncio.Protocol):
             elif opcode == OP_BINARY:
                 self._dispatch(_unpackb(payload, raw=False))
             elif opcode == OP_PING:
-                self._write(ws_frame(OP_PONG, payload, self._mask))
+                self.write(ws_frame(OP_PONG, payload, self._mask))
             elif opcode == OP_CLOSE:
-                self._write(ws_frame(OP_CLOSE, payload[:2], self._mask))
+                self.write(ws_frame(OP_CLOSE, payload[:2], self._mask))
                 self.transport.close()
 
     def _dispatch(self, frame: dict) -> None:
@@ -266,19 +297,7 @@ class Conn(asyncio.Protocol):
         return ws_frame(OP_BINARY, payload, self._mask)
 
     def send(self, frame: dict) -> None:
-        self._write(self.encode(frame))
-
-    def _write(self, data: bytes) -> None:
-        self._out.append(data)
-        if not self._flush_pending:
-            self._flush_pending = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        if self._out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(self._out))
-        self._out.clear()
+        self.write(self.encode(frame))
 
     async def request(self, frame: dict, timeout: float = 30.0) -> dict:
         """Send a frame with an `id` and wait for the server frame carrying that id."""
@@ -311,13 +330,12 @@ async def open_authenticated(kind: str, address: str, token: str, device: str, *
     """Connect and authenticate; return the connection and its `auth_ok` frame."""
     conn = await Conn.open(kind, address, encoding=encoding, timeout=timeout)
     try:
-        reply = await conn.request(
-            {"type": "auth", "id": "a1", "token": token, "device": device, "v": 1}, timeout
-        )
+        auth = Auth(id="a1", token=token, device=device, v=PROTOCOL_VERSION)
+        reply = await conn.request(command_to_dict(auth), timeout)
     except BaseException:
         conn.abort()
         raise
-    if reply.get("type") != "auth_ok":
+    if reply.get("type") != AUTH_OK:
         conn.abort()
         raise ConnClosed(f"auth refused: {reply}")
     return conn, reply

@@ -21,6 +21,8 @@ import time
 from typing import TextIO
 
 from improto.channels import g_channel, p_channel
+from improto.frames import ack as ack_frame
+from improto.vocabulary import EMOJI, TEXT
 
 from .client import Client
 from .errors import ApiError, IMError, SessionEnded
@@ -56,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = commands.add_parser("send", help="send one message, print the ack as JSON")
     _target(send)
-    send.add_argument("--type", choices=["text", "emoji"], default="text")
+    send.add_argument("--type", choices=[TEXT, EMOJI], default=TEXT)
     send.add_argument("text", help="the text (or the emoji with --type emoji)")
 
     listen = commands.add_parser("listen", help="print incoming messages as JSON lines")
@@ -116,13 +118,11 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _send(client: Client, args: argparse.Namespace) -> int:
-    body = {"text": args.text} if args.type == "text" else {"emoji": args.text}
+    body = {"text": args.text} if args.type == TEXT else {"emoji": args.text}
     stored = await client.send(type=args.type, body=body, to=args.to, group=args.group,
                                timeout=args.timeout)
-    ack = {"type": "ack", "id": stored.id, "channel": stored.channel, "seq": stored.seq,
-           "ts": stored.ts}
-    if stored.dup:
-        ack["dup"] = True
+    ack = ack_frame(id=stored.id, channel=stored.channel, seq=stored.seq, ts=stored.ts,
+                    dup=stored.dup)
     print(json.dumps(ack), flush=True)
     return 0
 
@@ -266,9 +266,9 @@ class Chat:
 
 def _content(message: Message) -> str:
     body = message.body
-    if message.type == "text":
+    if message.type == TEXT:
         return str(body.get("text", ""))
-    if message.type == "emoji":
+    if message.type == EMOJI:
         return str(body.get("emoji", ""))
     caption = f" {body['caption']}" if body.get("caption") else ""
     return f"[{message.type}{caption}] {body.get('url', '')}".rstrip()

@@ -1,124 +1,55 @@
 """The asyncio client: one object per (user, device) that keeps a session alive.
 
-A background task owns the link. It dials (the pinned address, a redirect from an
-`offline` frame, or whatever `GET /api/gateway/` names), authenticates, re-sends every
-unacknowledged message under its original client id, then catches up: the channel
-list first, then each channel from the last seq the client holds. Pushes, acks and
-sync pages all go through one SeqTracker, so the application sees each message once
-and in seq order whichever way it arrived. When the link fails the task waits an
-exponential, jittered delay and starts over.
+A thin facade over three parts: the connection loop (link.py: dial, authenticate,
+run the session, reconnect with backoff), the outbox (outbox.py: sends re-sent
+under their client id until acked) and sync (sync.py: one SeqTracker for pushes,
+acks and sync pages, so the application sees each message once and in seq order
+whichever way it arrived, and holes are pulled). This module holds the public API:
+REST calls, status, connect/close, send and the message iterator.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import itertools
 import logging
 import random
 import secrets
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from improto.channels import parse_channel
 from improto.errors import ProtocolError
-from improto.frames import PROTOCOL_VERSION, Limits, parse_command
+from improto.frames import Limits, Send, command_to_dict, parse_command
+from improto.vocabulary import TEXT
 
-from .connection import Connection, ConnectionLost, open_connection, split_tcp_address
+from .connection import split_tcp_address
 from .errors import (
     ApiError,
     AuthError,
     ClientClosed,
     ConnectTimeout,
     IMError,
-    Kicked,
-    LoggedOut,
-    NetworkError,
-    Replaced,
     SendFailed,
     SendTimeout,
     SessionEnded,
-    TokenExpired,
 )
+from .link import Backoff, Link
 from .models import Channel, Message, Status
+from .outbox import Outbox, PendingSend
 from .rest import Rest
 from .store import StateStore
-from .tracker import SeqTracker
+from .sync import Sync
+
+__all__ = ["TRANSPORTS", "Backoff", "Client", "MessageStream"]
 
 log = logging.getLogger("imclient")
 
 TRANSPORTS = ("tcp", "ws")
-# How long a failed write waits for the reader to reach the end of the stream.
-CLOSE_READ_S = 1.0
-SYNC_PAGE = 100  # small pages make progress on a link that keeps failing
 # Local validation only checks the shape of a message; the server enforces its own
 # (configurable) text limit.
 _SHAPE_LIMITS = Limits(max_text_chars=10**7)
-# Server error codes after which the same frame may simply be sent again.
-_RETRYABLE = frozenset({"rate_limited", "internal"})
-_ENDING = {"kicked": Kicked, "logout": LoggedOut, "expired": TokenExpired,
-           "replaced": Replaced}
 _END = object()  # queue sentinel: no more messages
-
-
-class Backoff:
-    """Exponential delays with jitter: attempt n waits a random time in
-    [d/2, d] where d = min(maximum, initial * factor**n)."""
-
-    def __init__(self, initial: float, maximum: float, factor: float = 2.0,
-                 rng: random.Random | None = None) -> None:
-        if initial <= 0 or maximum < initial or factor < 1:
-            raise ValueError("backoff needs 0 < initial <= maximum and factor >= 1")
-        self.initial = initial
-        self.maximum = maximum
-        self.factor = factor
-        self.attempt = 0
-        self._rng = rng or random.Random()
-
-    def next(self) -> float:
-        ceiling = min(self.maximum, self.initial * self.factor ** min(self.attempt, 64))
-        self.attempt += 1
-        return self._rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-
-class _Reconnect(Exception):
-    """The server asked us to go (offline rebalance/shutdown/slow...) or the token
-    was refreshed: reconnect, maybe to `address`."""
-
-    def __init__(self, reason: str, address: str | None = None, *, immediate: bool = False,
-                 renew: bool = False):
-        super().__init__(reason)
-        self.reason = reason
-        self.address = address
-        self.immediate = immediate
-        self.renew = renew  # log in again first (the token expired)
-
-
-class _Silent(ConnectionLost):
-    """Nothing came from the server for too long: the link is dead."""
-
-
-class _ServerError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class _PendingSend:
-    __slots__ = ("frame", "future", "sent_on", "writes")
-
-    def __init__(self, frame: dict, future: asyncio.Future) -> None:
-        self.frame = frame
-        self.future = future
-        self.sent_on: Connection | None = None  # the connection it was last written to
-        self.writes = 0
 
 
 class MessageStream:
@@ -187,41 +118,47 @@ class Client:
         self.device = device or self._default_device()
         if not 1 <= len(self.device) <= 64:
             raise ValueError("device must be 1..64 characters")
-        self._id_prefix = hashlib.blake2b(self.device.encode(), digest_size=5).hexdigest() + "-"
 
         self.token = token
         self.user_id: int | None = None
         self._credentials: tuple[str, str] | None = None
         self._logged_out = False
 
-        self._tracker = SeqTracker()
-        self._queue: asyncio.Queue = asyncio.Queue()
-        self._pending: dict[str, _PendingSend] = {}
-        self._own_ids: set[str] = set()  # client ids chosen by the application
-        self._requests: dict[str, asyncio.Future] = {}
-        self._request_ids = itertools.count(1)
-        self._send_wake = asyncio.Event()
-        self._sync_wake = asyncio.Event()
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("connections", "sessions", "pushed", "pulled", "gap_syncs", "full_syncs",
+             "resent", "rate_limited", "heartbeats", "acks", "dup_acks"), 0)
+        id_prefix = hashlib.blake2b(self.device.encode(), digest_size=5).hexdigest() + "-"
+        self._outbox = Outbox(id_prefix=id_prefix, rng=self._rng, stats=self.stats)
+        self._sync = Sync(
+            store=self._store,
+            stats=self.stats,
+            is_own=self._is_own,
+            retry_delay=self._outbox.pause_delay,
+            reorder_window=reorder_window,
+            resync_interval=resync_interval,
+            request_timeout=request_timeout,
+            replay_history=replay_history,
+        )
         self._online_event = asyncio.Event()
-        self._paused_until = 0.0
-        self._rate_strikes = 0
-        self._pace = 0.0  # seconds between frames once the server rate-limits (0: unpaced)
-
-        self._conn: Connection | None = None
         self._runner: asyncio.Task | None = None
         self._first_online: asyncio.Future | None = None
-        self._pinned: str | None = None
-        self._redirect: str | None = None
-        self._state_loaded = False
-        self._need_baseline = False
-        self._store_marked = False
         self._closed = False
         self._ended: BaseException | None = None
         self._listeners: list[Callable[[Status], None]] = [on_status] if on_status else []
         self.status = Status("closed", reason="not connected")
-        self.stats: dict[str, int] = dict.fromkeys(
-            ("connections", "sessions", "pushed", "pulled", "gap_syncs", "full_syncs",
-             "resent", "rate_limited", "heartbeats", "acks", "dup_acks"), 0)
+
+    @property
+    def _pending(self) -> dict[str, PendingSend]:
+        """The sends not yet acknowledged, by client id."""
+        return self._outbox.pending
+
+    @property
+    def _queue(self) -> asyncio.Queue:
+        """What the message iterators read: released messages, then the end."""
+        return self._sync.queue
+
+    def _is_own(self, message: Message) -> bool:
+        return message.sender == self.user_id and self._outbox.is_own(message.id)
 
     # --- identity and REST ----------------------------------------------------------
 
@@ -301,6 +238,16 @@ class Client:
         """Wait until the client is connected and caught up."""
         await asyncio.wait_for(self._online_event.wait(), timeout)
 
+    async def _refresh_token(self) -> bool:
+        """Log in again with the credentials given to login(), if any."""
+        if self._credentials is None:
+            return False
+        try:
+            await self.login(*self._credentials)
+        except AuthError:
+            return False
+        return True
+
     # --- lifecycle --------------------------------------------------------------------
 
     async def connect(self, address: str | None = None, *, timeout: float = 30.0) -> None:
@@ -321,10 +268,13 @@ class Client:
             raise AuthError("no token: call login() first or pass token=")
         if address is not None:
             self._check_address(address)
-        self._pinned = address
+        link = Link(_Account(self), outbox=self._outbox, sync=self._sync, backoff=self._backoff,
+                    stats=self.stats, transport=self.transport, ws_encoding=self.ws_encoding,
+                    connect_timeout=self.connect_timeout,
+                    heartbeat_interval=self.heartbeat_interval, pinned=address)
         loop = asyncio.get_running_loop()
         self._first_online = loop.create_future()
-        self._runner = loop.create_task(self._run(), name="imclient-session")
+        self._runner = loop.create_task(link.run(), name="imclient-session")
         self._runner.add_done_callback(self._runner_done)
         done, _ = await asyncio.wait({self._first_online, self._runner}, timeout=timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
@@ -353,7 +303,7 @@ class Client:
         if self._runner is not None:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
-        self._fail_pending(ClientClosed("the client was closed"))
+        self._outbox.fail_all(ClientClosed("the client was closed"))
         self._queue.put_nowait(_END)
         self._online_event.clear()
         self._set_status("closed")
@@ -374,17 +324,10 @@ class Client:
         if not isinstance(error, IMError):
             log.error("the session task failed", exc_info=error)
         self._ended = error
-        self._fail_pending(error)
+        self._outbox.fail_all(error)
         self._queue.put_nowait(_END)
         reason = error.reason if isinstance(error, SessionEnded) else str(error)
         self._set_status("ended", reason=reason)
-
-    def _fail_pending(self, error: BaseException) -> None:
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(error)
-                pending.future.exception()  # retrieved: nobody may be waiting any more
-        self._pending.clear()
 
     # --- receiving --------------------------------------------------------------------
 
@@ -417,7 +360,7 @@ class Client:
     # --- sending ----------------------------------------------------------------------
 
     def _new_client_id(self) -> str:
-        return self._id_prefix + uuid.uuid4().hex
+        return self._outbox.id_prefix + uuid.uuid4().hex
 
     async def send(
         self,
@@ -442,421 +385,69 @@ class Client:
         if (to is None) == (group is None):
             raise ValueError("give exactly one of to= and group=")
         client_id = client_id or self._new_client_id()
-        frame: dict = {"type": type, "id": client_id}
-        frame.update({"to": to} if to is not None else {"group": group})
-        frame["body"] = dict(body)
+        frame = command_to_dict(Send(id=client_id, type=type, to=to, group=group, body=body))
         try:
             parse_command(frame, _SHAPE_LIMITS)
         except ProtocolError as error:
             raise SendFailed(error.code, error.message, client_id) from None
-        pending = self._pending.get(client_id)
-        if pending is None:
-            pending = _PendingSend(frame, asyncio.get_running_loop().create_future())
-            self._pending[client_id] = pending
-            if not client_id.startswith(self._id_prefix):
-                self._own_ids.add(client_id)
-            self._send_wake.set()
+        pending = self._outbox.add(client_id, frame)
         try:
             return await asyncio.wait_for(asyncio.shield(pending.future), timeout)
         except TimeoutError:
-            self._abandon(client_id, pending)
+            self._outbox.abandon(client_id, pending)
             raise SendTimeout(client_id) from None
         except asyncio.CancelledError:
-            self._abandon(client_id, pending)
+            self._outbox.abandon(client_id, pending)
             raise
-
-    def _abandon(self, client_id: str, pending: _PendingSend) -> None:
-        if self._pending.get(client_id) is pending and not pending.future.done():
-            del self._pending[client_id]
-            pending.future.cancel()
 
     async def send_text(self, *, text: str, to: int | None = None, group: int | None = None,
                         client_id: str | None = None, timeout: float | None = None) -> Message:
-        return await self.send(type="text", body={"text": text}, to=to, group=group,
+        return await self.send(type=TEXT, body={"text": text}, to=to, group=group,
                                client_id=client_id, timeout=timeout)
 
-    # --- the session loop -------------------------------------------------------------
 
-    async def _run(self) -> None:
-        while True:
-            delay: float | None = None
-            reason = "connection failed"
-            try:
-                address = await self._next_address()
-                self._set_status("connecting", address=address)
-                conn = await open_connection(address, transport=self.transport,
-                                             timeout=self.connect_timeout,
-                                             ws_encoding=self.ws_encoding)
-                self.stats["connections"] += 1
-                try:
-                    await self._session(conn)
-                finally:
-                    conn.abort()
-            except _Reconnect as request:
-                reason = request.reason
-                self._redirect = request.address
-                if request.renew and not await self._refresh_token():
-                    raise TokenExpired() from None
-                if request.immediate or request.address or request.reason == "rebalance":
-                    delay = 0.0
-            except (ConnectionLost, NetworkError) as error:
-                reason = str(error)
-            except ApiError as error:
-                if error.status in (401, 403):
-                    if not await self._refresh_token():
-                        raise AuthError(f"the server refused the token: {error.body}") from None
-                    delay = 0.0
-                reason = str(error)
-            if delay is None:
-                delay = self._backoff.next()
-            log.info("link down (%s); reconnecting in %.2fs", reason, delay)
-            self._set_status("offline", reason=reason, retry_in=delay)
-            if delay:
-                await asyncio.sleep(delay)
+class _Account:
+    """The client as its connection loop sees it (link.Account): kept apart so the
+    facade's public API stays the application's."""
 
-    async def _next_address(self) -> str:
-        if self._redirect:
-            address, self._redirect = self._redirect, None
-            return address
-        if self._pinned:
-            return self._pinned
-        gateway = await self.request("GET", "/api/gateway/")
-        address = gateway.get(self.transport) if isinstance(gateway, dict) else None
-        if not address:
-            raise NetworkError(f"the gateway names no {self.transport} address: {gateway!r}")
-        return address
+    def __init__(self, client: Client) -> None:
+        self._client = client
 
-    async def _refresh_token(self) -> bool:
-        if self._credentials is None:
-            return False
-        try:
-            await self.login(*self._credentials)
-        except AuthError:
-            return False
-        return True
+    @property
+    def token(self) -> str | None:
+        return self._client.token
 
-    async def _session(self, conn: Connection) -> None:
-        """Run one connection until it fails; always ends with an exception."""
-        auth_id = f"a{next(self._request_ids)}"
-        await conn.send({"type": "auth", "id": auth_id, "token": self.token,
-                         "device": self.device, "v": PROTOCOL_VERSION})
-        try:
-            ok = await asyncio.wait_for(self._await_auth(conn), self.connect_timeout)
-        except TimeoutError:
-            raise ConnectionLost("no answer to auth") from None
-        self.user_id = ok["user"]
-        self._load_state()
-        interval = float(ok.get("heartbeat") or 30)
-        if self.heartbeat_interval:
-            interval = min(interval, self.heartbeat_interval)
-        self._conn = conn
-        tasks = [
-            asyncio.create_task(self._read_loop(conn), name="imclient-read"),
-            asyncio.create_task(self._send_loop(conn), name="imclient-send"),
-            asyncio.create_task(self._heartbeat_loop(conn, interval), name="imclient-beat"),
-            asyncio.create_task(self._sync_loop(conn), name="imclient-sync"),
-        ]
-        reader = tasks[0]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            errors = [t.exception() for t in done if t.exception() is not None]
-            error = errors[0] if errors else ConnectionLost("session task ended")
-            if reader not in done and not isinstance(error, _Silent):
-                # A write failed: the server may have said why (`offline`) just before
-                # it closed, and that frame may still be unread. Read up to the end.
-                with contextlib.suppress(TimeoutError, Exception):
-                    await asyncio.wait_for(asyncio.shield(reader), CLOSE_READ_S)
-            if reader.done() and not reader.cancelled():
-                said = reader.exception()  # what the server said beats a failed write
-                if isinstance(said, (_Reconnect, SessionEnded, AuthError)):
-                    error = said
-            raise error
-        finally:
-            self._conn = None
-            self._online_event.clear()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for future in self._requests.values():
-                if not future.done():
-                    future.set_exception(ConnectionLost("connection lost"))
-                    future.exception()
-            self._requests.clear()
-            for pending in self._pending.values():
-                if pending.sent_on is conn:
-                    pending.sent_on = None
+    @property
+    def device(self) -> str:
+        return self._client.device
 
-    async def _await_auth(self, conn: Connection) -> dict:
-        while True:
-            frame = await conn.recv()
-            kind = frame["type"]
-            if kind == "auth_ok":
-                return frame
-            if kind == "offline":
-                self._on_offline(frame)
-            if kind == "error":
-                code = frame.get("code")
-                if code == "bad_token":
-                    if self._logged_out:  # our own logout, its offline frame lost
-                        raise LoggedOut()
-                    if await self._refresh_token():
-                        raise _Reconnect("token refreshed", immediate=True)
-                    raise AuthError("the server refused the token (bad_token)")
-                if code == "invalid":  # e.g. an unsupported protocol version: final
-                    raise AuthError(f"the server refused the auth frame: {frame.get('message')}")
-                raise ConnectionLost(f"auth failed: {code}: {frame.get('message')}")
+    @property
+    def logged_out(self) -> bool:
+        return self._client._logged_out
 
-    def _load_state(self) -> None:
-        if self._state_loaded:
-            return
-        self._state_loaded = True
-        if self._store is not None and self._store.initialized(self.user_id):
-            for channel, seq in self._store.positions(self.user_id).items():
-                self._tracker.advance_to(channel, seq)
-        else:
-            self._need_baseline = not self.replay_history
+    @property
+    def can_renew(self) -> bool:
+        return self._client._credentials is not None
 
-    # --- the four tasks of a session --------------------------------------------------
+    async def refresh_token(self) -> bool:
+        return await self._client._refresh_token()
 
-    async def _read_loop(self, conn: Connection) -> None:
-        while True:
-            frame = await conn.recv()
-            kind = frame["type"]
-            if kind == "ack":
-                self._on_ack(frame)
-            elif kind == "sync":
-                self._resolve(frame.get("id"), frame)
-            elif kind == "error":
-                self._on_error(frame)
-            elif kind == "offline":
-                self._on_offline(frame)
-            elif "seq" in frame and "channel" in frame:
-                self.stats["pushed"] += 1
-                self._on_message(frame)
-            # heartbeat answers and frame types this client does not know: nothing to do
+    async def gateway(self) -> object:
+        return await self._client.request("GET", "/api/gateway/")
 
-    async def _send_loop(self, conn: Connection) -> None:
-        while True:
-            self._send_wake.clear()
-            wait = self._paused_until - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            due = [p for p in self._pending.values() if p.sent_on is not conn]
-            if not due:
-                await self._send_wake.wait()
-                continue
-            for pending in due:
-                if self._paused_until > time.monotonic():
-                    break
-                if pending.sent_on is conn or pending.future.done():
-                    continue
-                if pending.writes:
-                    self.stats["resent"] += 1
-                pending.writes += 1
-                pending.sent_on = conn
-                await conn.send(pending.frame)
-                if self._pace:
-                    await asyncio.sleep(self._pace)
+    def authenticated(self, user_id: int) -> None:
+        self._client.user_id = user_id
+        self._client._sync.load_state(user_id)
 
-    async def _heartbeat_loop(self, conn: Connection, interval: float) -> None:
-        dead_after = 2 * interval + 2
-        tick = min(1.0, interval / 2)
-        next_beat = time.monotonic() + interval
-        while True:
-            await asyncio.sleep(tick)
-            now = time.monotonic()
-            if now - conn.last_rx > dead_after:
-                raise _Silent(f"nothing received for {dead_after:g}s")
-            if now >= next_beat:
-                next_beat = now + interval
-                self.stats["heartbeats"] += 1
-                await conn.send({"type": "heartbeat"})
+    def went_online(self, address: str) -> None:
+        client = self._client
+        client._online_event.set()
+        client._set_status("online", address=address)
+        if client._first_online is not None and not client._first_online.done():
+            client._first_online.set_result(None)
 
-    async def _sync_loop(self, conn: Connection) -> None:
-        await self._full_sync(conn)
-        self._went_online(conn)
-        next_resync = time.monotonic() + self.resync_interval
-        while True:
-            self._sync_wake.clear()
-            for channel in self._tracker.gaps(self.reorder_window):
-                self.stats["gap_syncs"] += 1
-                await self._pull(conn, channel)
-            if time.monotonic() >= next_resync:
-                await self._full_sync(conn)
-                next_resync = time.monotonic() + self.resync_interval
-            deadline = next_resync
-            gap_deadline = self._tracker.next_gap_deadline(self.reorder_window)
-            if gap_deadline is not None:
-                deadline = min(deadline, gap_deadline)
-            try:
-                await asyncio.wait_for(self._sync_wake.wait(),
-                                       max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                pass
+    def link_lost(self) -> None:
+        self._client._online_event.clear()
 
-    def _went_online(self, conn: Connection) -> None:
-        self.stats["sessions"] += 1
-        self._backoff.reset()
-        self._online_event.set()
-        self._set_status("online", address=conn.address)
-        if self._first_online is not None and not self._first_online.done():
-            self._first_online.set_result(None)
-
-    # --- sync -------------------------------------------------------------------------
-
-    async def _request(self, conn: Connection, frame: dict) -> dict:
-        """Send a request frame and wait for its answer (retrying `rate_limited`)."""
-        while True:
-            request_id = f"s{next(self._request_ids)}"
-            future = asyncio.get_running_loop().create_future()
-            self._requests[request_id] = future
-            try:
-                await conn.send({**frame, "id": request_id})
-                return await asyncio.wait_for(future, self.request_timeout)
-            except TimeoutError:
-                raise ConnectionLost(f"no answer to {frame['type']} in time") from None
-            except _ServerError as error:
-                if error.code not in _RETRYABLE:
-                    raise
-                await asyncio.sleep(self._pause_delay())
-            finally:
-                self._requests.pop(request_id, None)
-
-    def _resolve(self, request_id: object, frame: dict) -> None:
-        future = self._requests.get(request_id)
-        if future is not None and not future.done():
-            future.set_result(frame)
-
-    async def _full_sync(self, conn: Connection) -> None:
-        """The channel list, then every channel that has more than the client holds."""
-        self.stats["full_syncs"] += 1
-        reply = await self._request(conn, {"type": "sync"})
-        listed = {c["channel"]: c["last_seq"] for c in reply.get("channels") or []}
-        if self._need_baseline:
-            # A first start without state: what is already stored counts as read.
-            for channel, last_seq in listed.items():
-                self._emit(self._tracker.advance_to(channel, last_seq))
-            self._need_baseline = False
-            if self._store is not None:
-                self._store.save_many(self.user_id, listed)
-        if self._store is not None and not self._store_marked:
-            self._store.mark_initialized(self.user_id)
-            self._store_marked = True
-        for channel, last_seq in listed.items():
-            if last_seq > self._tracker.position(channel):
-                await self._pull(conn, channel)
-
-    async def _pull(self, conn: Connection, channel: str) -> None:
-        """Fetch `channel` from the last contiguous seq held up to its last seq."""
-        while True:
-            after = self._tracker.position(channel)
-            try:
-                reply = await self._request(conn, {"type": "sync", "channel": channel,
-                                                   "after": after, "limit": SYNC_PAGE})
-            except _ServerError as error:
-                log.warning("cannot sync %s: %s", channel, error)
-                if error.code in ("forbidden", "not_found", "invalid"):
-                    self._tracker.forget(channel)  # no longer a member
-                return
-            messages = reply.get("messages") or []
-            self.stats["pulled"] += len(messages)
-            for frame in messages:
-                self._on_message(frame)
-            position = self._tracker.position(channel)
-            if not messages or position >= reply.get("last_seq", 0) or position == after:
-                break
-        if self._tracker.has_gap(channel):
-            # Still a hole after a complete pull (the server had not got that far
-            # yet): wait another window instead of pulling in a loop.
-            self._tracker.restart_gap(channel)
-
-    # --- frame handlers ---------------------------------------------------------------
-
-    def _on_message(self, frame: dict) -> None:
-        try:
-            message = Message.from_frame(frame)
-            parse_channel(message.channel)
-            if type(message.seq) is not int or message.seq < 1:
-                raise ValueError("bad seq")
-        except (KeyError, TypeError, ValueError):
-            log.warning("ignoring a malformed message frame: %r", frame)
-            return
-        own = message.sender == self.user_id and (
-            message.id.startswith(self._id_prefix) or message.id in self._own_ids
-        )
-        self._feed(message, own)
-
-    def _feed(self, message: Message, own: bool) -> None:
-        self._emit(self._tracker.offer(message, own))
-        if self._tracker.has_gap(message.channel):
-            self._sync_wake.set()
-
-    def _emit(self, released: list) -> None:
-        for item in released:
-            self._queue.put_nowait(item)
-
-    def _on_ack(self, frame: dict) -> None:
-        pending = self._pending.pop(frame.get("id"), None)
-        if pending is None:
-            return
-        self.stats["acks"] += 1
-        dup = bool(frame.get("dup"))
-        if dup:
-            self.stats["dup_acks"] += 1
-        self._rate_strikes = 0
-        if self._pace:
-            self._pace = 0.0 if self._pace < 0.002 else self._pace * 0.97
-        sent = pending.frame
-        message = Message(
-            type=sent["type"], id=sent["id"], channel=frame["channel"], seq=frame["seq"],
-            ts=frame["ts"], sender=self.user_id, body=sent["body"], to=sent.get("to"),
-            group=sent.get("group"), dup=dup,
-        )
-        self._feed(message, own=True)
-        if not pending.future.done():
-            pending.future.set_result(message)
-
-    def _on_error(self, frame: dict) -> None:
-        frame_id = frame.get("id")
-        code = str(frame.get("code"))
-        text = str(frame.get("message"))
-        if frame_id in self._requests:
-            future = self._requests[frame_id]
-            if not future.done():
-                future.set_exception(_ServerError(code, text))
-            return
-        pending = self._pending.get(frame_id)
-        if pending is None:
-            log.warning("server error: %s: %s", code, text)
-            return
-        if code in _RETRYABLE:
-            if code == "rate_limited":
-                self.stats["rate_limited"] += 1
-            pending.sent_on = None
-            if self._paused_until <= time.monotonic():
-                # The frames already on their way will be refused too: count one
-                # strike per pause. Afterwards frames go out paced, the pace easing
-                # with every ack (additive increase, multiplicative decrease).
-                self._paused_until = time.monotonic() + self._pause_delay()
-                self._pace = min(1.0, max(0.02, self._pace * 2))
-            self._send_wake.set()
-            return
-        del self._pending[frame_id]
-        if not pending.future.done():
-            pending.future.set_exception(SendFailed(code, text, frame_id))
-
-    def _pause_delay(self) -> float:
-        self._rate_strikes += 1
-        ceiling = min(5.0, 0.1 * 2 ** min(self._rate_strikes, 6))
-        return self._rng.uniform(ceiling / 2, ceiling)
-
-    def _on_offline(self, frame: dict) -> None:
-        reason = str(frame.get("reason"))
-        if reason == "expired" and self._credentials is not None:
-            raise _Reconnect(reason, immediate=True, renew=True)
-        if reason in _ENDING:
-            raise _ENDING[reason]()
-        reconnect = frame.get("reconnect")
-        address = reconnect.get(self.transport) if isinstance(reconnect, dict) else None
-        raise _Reconnect(reason, address if isinstance(address, str) else None)
+    def set_status(self, state: str, **fields) -> None:
+        self._client._set_status(state, **fields)

@@ -49,7 +49,7 @@ def split_tcp_address(address: str) -> tuple[str, int]:
 
 
 class TcpConnection:
-    """Length-prefixed MessagePack frames (PROTOCOL.md section 1)."""
+    """Length-prefixed MessagePack frames (docs/protocol.md, Transports and framing)."""
 
     def __init__(self, address: str, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:

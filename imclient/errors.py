@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from improto import vocabulary as words
+
 
 class IMError(Exception):
     """Base class of every error raised by imclient."""
@@ -43,25 +45,25 @@ class SessionEnded(IMError):
 class Kicked(SessionEnded):
     """`offline`/`kicked`: an operator disconnected this user."""
 
-    reason = "kicked"
+    reason = words.KICKED
 
 
 class LoggedOut(SessionEnded):
     """`offline`/`logout`: the token was logged out (here or on another device)."""
 
-    reason = "logout"
+    reason = words.LOGOUT
 
 
 class TokenExpired(SessionEnded):
     """`offline`/`expired`: the token reached its expiry; log in again for a new one."""
 
-    reason = "expired"
+    reason = words.EXPIRED
 
 
 class Replaced(SessionEnded):
     """`offline`/`replaced`: another connection authenticated with the same device name."""
 
-    reason = "replaced"
+    reason = words.REPLACED
 
 
 class SendFailed(IMError):

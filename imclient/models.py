@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from improto.frames import message as message_frame
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -46,15 +48,10 @@ class Message:
         )
 
     def to_dict(self) -> dict:
-        """The wire form (PROTOCOL.md section 4), e.g. for printing as JSON."""
-        out = {"type": self.type, "id": self.id, "channel": self.channel, "seq": self.seq,
-               "ts": self.ts, "from": self.sender}
-        if self.to is not None:
-            out["to"] = self.to
-        if self.group is not None:
-            out["group"] = self.group
-        out["body"] = self.body
-        return out
+        """The wire form (docs/protocol.md, Sending), e.g. for printing as JSON."""
+        return message_frame(type=self.type, id=self.id, channel=self.channel, seq=self.seq,
+                             ts=self.ts, sender=self.sender, body=self.body, to=self.to,
+                             group=self.group)
 
 
 @dataclass(frozen=True, slots=True)

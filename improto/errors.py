@@ -1,6 +1,8 @@
-"""The error vocabulary of the wire protocol (PROTOCOL.md section 6)."""
+"""The error vocabulary of the wire protocol (docs/protocol.md, Errors)."""
 
 from __future__ import annotations
+
+from .vocabulary import ERROR
 
 AUTH_TIMEOUT = "auth_timeout"
 UNAUTHENTICATED = "unauthenticated"
@@ -28,6 +30,8 @@ class ProtocolError(Exception):
     """
 
     def __init__(self, code: str, message: str, frame_id: str | None = None):
+        if code not in ERROR_CODES:
+            raise ValueError(f"not an error code: {code!r}")
         super().__init__(code, message, frame_id)
         self.code = code
         self.message = message
@@ -39,7 +43,7 @@ class ProtocolError(Exception):
         return self.code in CLOSING_CODES
 
     def to_frame(self) -> dict:
-        return {"type": "error", "id": self.frame_id, "code": self.code, "message": self.message}
+        return {"type": ERROR, "id": self.frame_id, "code": self.code, "message": self.message}
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

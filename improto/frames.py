@@ -2,7 +2,7 @@
 
 `parse_command` turns a decoded client frame into a typed command or raises the
 ProtocolError the server answers with. The builders produce the server frames of
-PROTOCOL.md so that the server, the SDK and the tests spell them one way.
+docs/protocol.md so that the server, the SDK and the tests spell them one way.
 
 A field whose value is null counts as absent: clients that serialise unset
 optional fields as null (common in MessagePack libraries) behave like clients
@@ -15,19 +15,29 @@ import re
 from dataclasses import dataclass, fields
 
 from .channels import MAX_ID, parse_channel
-from .errors import BAD_FRAME, INVALID, UNKNOWN_TYPE, ProtocolError
+from .errors import BAD_FRAME, ERROR_CODES, INVALID, UNKNOWN_TYPE, ProtocolError
+from .vocabulary import (
+    ACK,
+    AUTH,
+    AUTH_OK,
+    CLIENT_TYPES,
+    CONTENT_TYPES,
+    EMOJI,
+    ERROR,
+    HEARTBEAT,
+    MEDIA_TYPES,
+    OFFLINE,
+    OFFLINE_REASONS,
+    SYNC,
+    TEXT,
+)
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({PROTOCOL_VERSION})
 DEFAULT_DEVICE = "default"
 
-CONTENT_TYPES = ("text", "emoji", "image", "video", "audio", "file")
-MEDIA_TYPES = ("image", "video", "audio", "file")
-CLIENT_TYPES = ("auth", "heartbeat", "sync", *CONTENT_TYPES)
-OFFLINE_REASONS = (
-    "rebalance", "shutdown", "kicked", "replaced", "logout", "slow", "flood", "expired",
-)
-# A device name: 1..64 letters, digits and -_.:@ (PROTOCOL.md section 2 point 7).
+__all__ = ["CLIENT_TYPES", "CONTENT_TYPES", "MEDIA_TYPES", "OFFLINE_REASONS"]  # re-exported
+# A device name: 1..64 letters, digits and -_.:@ (docs/protocol.md, Lifecycle).
 DEVICE_NAME = re.compile(r"[A-Za-z0-9_.:@-]+")
 
 _UNSAFE_CHARS = re.compile("[\x00\ud800-\udfff]")
@@ -165,11 +175,11 @@ def parse_command(obj: dict, limits: Limits = DEFAULT_LIMITS) -> Command:
     fields = _Fields(obj, echo_id)
     if obj.get("id") is not None and echo_id is None:
         raise fields.invalid(f"'id' must be a string of 1..{limits.max_id_chars} characters")
-    if kind == "auth":
+    if kind == AUTH:
         return _parse_auth(fields, limits)
-    if kind == "heartbeat":
+    if kind == HEARTBEAT:
         return Heartbeat(id=echo_id)
-    if kind == "sync":
+    if kind == SYNC:
         return _parse_sync(fields, limits)
     return _parse_send(kind, fields, limits)
 
@@ -217,9 +227,9 @@ def _parse_send(kind: str, fields: _Fields, limits: Limits) -> Send:
         raise fields.invalid("'body' must be a map")
     body = _Fields(raw_body, fields.frame_id)
     # Only the keys a client may set survive: the server adds url, mime, size, ...
-    if kind == "text":
+    if kind == TEXT:
         clean = {"text": body.text("text", 1, limits.max_text_chars)}
-    elif kind == "emoji":
+    elif kind == EMOJI:
         clean = {"emoji": body.text("emoji", 1, limits.max_emoji_chars)}
     else:
         clean = {"media": body.text("media", 1, limits.max_id_chars)}
@@ -231,14 +241,14 @@ def _parse_send(kind: str, fields: _Fields, limits: Limits) -> Send:
 def command_to_dict(command: Command) -> dict:
     """The client frame for a command (what an SDK sends); inverse of parse_command."""
     if isinstance(command, Auth):
-        frame = {"type": "auth", "token": command.token, "device": command.device, "v": command.v}
+        frame = {"type": AUTH, "token": command.token, "device": command.device, "v": command.v}
     elif isinstance(command, Heartbeat):
-        frame = {"type": "heartbeat"}
+        frame = {"type": HEARTBEAT}
     elif isinstance(command, SyncChannels):
-        frame = {"type": "sync"}
+        frame = {"type": SYNC}
     elif isinstance(command, SyncRange):
         frame = {
-            "type": "sync",
+            "type": SYNC,
             "channel": command.channel,
             "after": command.after,
             "limit": command.limit,
@@ -262,7 +272,7 @@ def command_to_dict(command: Command) -> dict:
 
 def auth_ok(*, id: str | None, user: int, device: str, heartbeat: int, ts: int) -> dict:
     return {
-        "type": "auth_ok",
+        "type": AUTH_OK,
         "id": id,
         "user": user,
         "device": device,
@@ -272,7 +282,7 @@ def auth_ok(*, id: str | None, user: int, device: str, heartbeat: int, ts: int) 
 
 
 def ack(*, id: str, channel: str, seq: int, ts: int, dup: bool = False) -> dict:
-    frame = {"type": "ack", "id": id, "channel": channel, "seq": seq, "ts": ts}
+    frame = {"type": ACK, "id": id, "channel": channel, "seq": seq, "ts": ts}
     if dup:
         frame["dup"] = True
     return frame
@@ -280,23 +290,25 @@ def ack(*, id: str, channel: str, seq: int, ts: int, dup: bool = False) -> dict:
 
 def heartbeat_reply(*, ts: int, id: str | None = None) -> dict:
     # The keep-alive answer stays minimal: the id is echoed only when there was one.
-    frame = {"type": "heartbeat", "ts": ts}
+    frame = {"type": HEARTBEAT, "ts": ts}
     if id is not None:
         frame["id"] = id
     return frame
 
 
 def offline(*, reason: str, reconnect: dict | None) -> dict:
-    return {"type": "offline", "reason": reason, "reconnect": reconnect}
+    if reason not in OFFLINE_REASONS:
+        raise ValueError(f"not an offline reason: {reason!r}")
+    return {"type": OFFLINE, "reason": reason, "reconnect": reconnect}
 
 
 def sync_channels_reply(*, id: str | None, channels: list[dict]) -> dict:
-    return {"type": "sync", "id": id, "channels": channels}
+    return {"type": SYNC, "id": id, "channels": channels}
 
 
 def sync_range_reply(*, id: str | None, channel: str, messages: list[dict], last_seq: int) -> dict:
     return {
-        "type": "sync",
+        "type": SYNC,
         "id": id,
         "channel": channel,
         "messages": messages,
@@ -305,7 +317,9 @@ def sync_range_reply(*, id: str | None, channel: str, messages: list[dict], last
 
 
 def error(*, code: str, message: str, id: str | None = None) -> dict:
-    return {"type": "error", "id": id, "code": code, "message": message}
+    if code not in ERROR_CODES:
+        raise ValueError(f"not an error code: {code!r}")
+    return {"type": ERROR, "id": id, "code": code, "message": message}
 
 
 def message(

@@ -382,9 +382,9 @@ IM_MAX_TEXT_CHARS = _env_int("IM_MAX_TEXT_CHARS", 4000, minimum=1)
 IM_AUTH_TIMEOUT_S = _env_int("IM_AUTH_TIMEOUT_S", 5, minimum=1)
 IM_HEARTBEAT_S = _env_int("IM_HEARTBEAT_S", 30, minimum=1)
 IM_HOT_WINDOW = _env_int("IM_HOT_WINDOW", 1000, minimum=0)
-# Rate budgets of a connection (PROTOCOL.md section 6): content frames, syncs (the same
-# size, a budget of their own), every frame of any type, and content frames per user
-# across all of the user's connections on this node.
+# Rate budgets of a connection (docs/protocol.md, Rate budgets and buffers): content
+# frames, syncs (the same size, a budget of their own), every frame of any type, and
+# content frames per user across all of the user's connections on this node.
 IM_RATE_MSGS_PER_S = _env_int("IM_RATE_MSGS_PER_S", 50, minimum=1)
 IM_RATE_BURST = _env_int("IM_RATE_BURST", 200, minimum=1)
 IM_RATE_FRAMES_PER_S = _env_int("IM_RATE_FRAMES_PER_S", max(200, 2 * IM_RATE_MSGS_PER_S),

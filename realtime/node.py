@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.tokens import tokens_state
+from improto import vocabulary as words
 from messaging.services.message_send import SendOutcome, SendRequest
 from realtime.db import run_read
 from realtime.events import CLOSE, DELIVER, close_event, conns_by_node, deliver_event
@@ -81,7 +82,7 @@ class Node:
                 flood_s=settings.IM_FLOOD_S,
             )
         if displaced:
-            await self.close_connections(displaced, "replaced")
+            await self.close_connections(displaced, words.REPLACED)
         return Registration(budget, claim.recently_revoked)
 
     async def unregister(self, session: Session) -> None:
@@ -217,13 +218,13 @@ class Node:
                     log.warning("could not check tokens again; retrying later", exc_info=True)
                     break
                 for session in chunk:
-                    reason = verdicts.get((session.user_id, session.token_key), "logout")
+                    reason = verdicts.get((session.user_id, session.token_key), words.LOGOUT)
                     if reason is not None:
                         session.go_offline(reason)
 
     # --- shutdown ------------------------------------------------------------------
 
-    async def shutdown(self, reason: str = "shutdown", timeout: float = 3.0) -> None:
+    async def shutdown(self, reason: str = words.SHUTDOWN, timeout: float = 3.0) -> None:
         """Tell every connection `offline`, wait for them to flush, stop the loops."""
         sessions = list(self.sessions.values())
         for session in sessions:

@@ -20,7 +20,18 @@ from django.conf import settings
 
 from accounts.tokens import authenticate_token, token_is_live
 from improto import frames
-from improto.errors import FRAME_TOO_LARGE, RATE_LIMITED, ProtocolError
+from improto import vocabulary as words
+from improto.errors import (
+    AUTH_TIMEOUT,
+    BAD_TOKEN,
+    FORBIDDEN,
+    FRAME_TOO_LARGE,
+    INTERNAL,
+    INVALID,
+    RATE_LIMITED,
+    UNAUTHENTICATED,
+    ProtocolError,
+)
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
 from messaging.services.message_send import SendOutcome, SendRequest
 from realtime.db import run_read
@@ -45,10 +56,10 @@ WRITE_CHUNK = 64 * 1024
 BURST_FACTOR = 4
 # WebSocket close code for a message over the size limit (RFC 6455).
 CLOSE_TOO_BIG = 1009
-# Extension: the offline reasons of PROTOCOL.md 1.1 section 2 point 5.
-SLOW_REASON = "slow"
-FLOOD_REASON = "flood"
-EXPIRED_REASON = "expired"
+# Extension: offline reasons of the wire contract 1.1 (docs/protocol.md, Lifecycle).
+SLOW_REASON = words.SLOW
+FLOOD_REASON = words.FLOOD
+EXPIRED_REASON = words.EXPIRED
 
 
 class Adapter(Protocol):
@@ -225,8 +236,8 @@ class Session:
         self.last_rx = time.monotonic()  # over budget or not, it proves liveness
         if not self._admit(self._frames, obj):
             return
-        if not self.authenticated and obj.get("type") != "auth":
-            self.fail(ProtocolError("unauthenticated", "the first frame must be auth",
+        if not self.authenticated and obj.get("type") != words.AUTH:
+            self.fail(ProtocolError(UNAUTHENTICATED, "the first frame must be auth",
                                     frames.frame_id(obj, self._limits)))
             return
         try:
@@ -242,7 +253,7 @@ class Session:
             # The database or Redis is unreachable, or a bug: the client hears of it
             # and may retry; the connection and every other one carry on.
             log.exception("frame %r on %s failed", command.id, self.conn_id)
-            self.push(frames.error(code="internal", message="try again", id=command.id))
+            self.push(frames.error(code=INTERNAL, message="try again", id=command.id))
 
     def _admit(self, budget: Budget, obj: dict) -> bool:
         """Take one from `budget`. Over it, a frame with an id is answered
@@ -291,7 +302,7 @@ class Session:
                     max_bytes=settings.IM_SYNC_MAX_BYTES,
                 )
             except ChannelForbidden as exc:
-                raise ProtocolError("forbidden", str(exc), command.id) from None
+                raise ProtocolError(FORBIDDEN, str(exc), command.id) from None
             self.push(frames.sync_range_reply(
                 id=command.id, channel=page.channel,
                 messages=[m.to_frame() for m in page.messages], last_seq=page.last_seq,
@@ -299,13 +310,13 @@ class Session:
 
     async def _auth(self, command: frames.Auth) -> None:
         if self.authenticated:
-            raise ProtocolError("invalid", "already authenticated", command.id)
+            raise ProtocolError(INVALID, "already authenticated", command.id)
         checked = time.monotonic()
         identity = await run_read(authenticate_token, command.token)
         if self.closing:
             return
         if identity is None:
-            raise ProtocolError("bad_token", "unknown, expired or revoked token", command.id)
+            raise ProtocolError(BAD_TOKEN, "unknown, expired or revoked token", command.id)
         self.user_id = identity.user_id
         self.token_key = identity.token_key
         self.device = command.device
@@ -327,7 +338,7 @@ class Session:
         ):
             self._registered = False
             await self.host.unregister(self)
-            raise ProtocolError("bad_token", "unknown, expired or revoked token", command.id)
+            raise ProtocolError(BAD_TOKEN, "unknown, expired or revoked token", command.id)
         if self.closing:
             return
         for timer in self._timers:
@@ -344,7 +355,7 @@ class Session:
 
     def _auth_timeout(self) -> None:
         if not self.authenticated:
-            self.fail(ProtocolError("auth_timeout", "no auth frame in time"))
+            self.fail(ProtocolError(AUTH_TIMEOUT, "no auth frame in time"))
 
     def _send(self, command: frames.Send) -> None:
         request = SendRequest(

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from improto.errors import INTERNAL
 from messaging.services.message_send import SendOutcome, SendRefused, SendRequest, messages_send
 from realtime.db import run_write
 
@@ -74,7 +75,7 @@ class BatchWriter:
         except Exception:
             if len(requests) == 1:
                 log.exception("storing a message failed")
-                return [SendOutcome(refused=SendRefused("internal", "message not stored"))]
+                return [SendOutcome(refused=SendRefused(INTERNAL, "message not stored"))]
         # One bad request must not fail its neighbours: store them one by one.
         log.warning("a batch of %d failed; storing its messages one by one", len(requests))
         outcomes = []

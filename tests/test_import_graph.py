@@ -10,7 +10,9 @@ TYPE_CHECKING too), is resolved to a project module. From that graph:
   its modules is a node of its own;
 - no cycle between the modules of `realtime/`;
 - the layers: realtime -> messaging -> media -> accounts, improto beneath all; an
-  import goes down, never up; imclient and improto import no Django app.
+  import goes down, never up; imclient and improto import no Django app;
+- the tools (bench, devtools) never import the tests: the tests and the benchmark
+  share their process helpers through devtools, and devtools imports no product code.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
-    "accounts", "bench", "imclient", "improto", "imsite", "media", "messaging",
+    "accounts", "bench", "devtools", "imclient", "improto", "imsite", "media", "messaging",
     "notifications", "realtime",
 )
 # Higher imports lower, never the other way.
@@ -205,3 +207,28 @@ def test_no_module_imports_a_private_name_of_another():
                     if alias.name.startswith("_") and not alias.name.startswith("__")
                 ]
     assert not private, "\n".join(private)
+
+
+def _imported_heads(path: Path) -> set[str]:
+    heads = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            heads |= {alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            heads.add(node.module.partition(".")[0])
+    return heads
+
+
+@pytest.mark.parametrize("package", ["bench", "devtools"])
+def test_the_tools_do_not_import_the_tests(package):
+    reaching = [str(p.relative_to(ROOT)) for p in sorted((ROOT / package).rglob("*.py"))
+                if "tests" in _imported_heads(p)]
+    assert not reaching, "\n".join(reaching)
+
+
+def test_devtools_imports_no_product_code():
+    product = set(PACKAGES) - {"devtools"}
+    reaching = [f"{p.relative_to(ROOT)} -> {sorted(_imported_heads(p) & product)}"
+                for p in sorted((ROOT / "devtools").rglob("*.py"))
+                if _imported_heads(p) & product]
+    assert not reaching, "\n".join(reaching)

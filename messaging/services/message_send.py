@@ -15,7 +15,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from improto.channels import g_channel, p_channel
-from improto.frames import MEDIA_TYPES
+from improto.errors import FORBIDDEN, INVALID, NOT_FOUND
+from improto.vocabulary import AUDIO, FILE, IMAGE, MEDIA_TYPES, VIDEO
 from media.models import MediaFile, MediaKind
 from media.selectors import media_fields, media_for_send
 from media.services import media_grant
@@ -25,10 +26,10 @@ from messaging.store import AppendResult, NewMessage, get_store
 # The kind of file each media frame carries. A `file` frame takes any kind: a photo
 # can be sent as a document, as every messenger allows.
 _FRAME_KINDS: dict[str, frozenset[str]] = {
-    "image": frozenset({MediaKind.IMAGE}),
-    "video": frozenset({MediaKind.VIDEO}),
-    "audio": frozenset({MediaKind.AUDIO}),
-    "file": frozenset(MediaKind.values),
+    IMAGE: frozenset({MediaKind.IMAGE}),
+    VIDEO: frozenset({MediaKind.VIDEO}),
+    AUDIO: frozenset({MediaKind.AUDIO}),
+    FILE: frozenset(MediaKind.values),
 }
 
 
@@ -44,7 +45,7 @@ class SendRequest:
 
 @dataclass(frozen=True, slots=True)
 class SendRefused:
-    code: str  # a PROTOCOL.md error code: forbidden, not_found, invalid
+    code: str  # a wire error code (improto.errors): forbidden, not_found, invalid
     message: str
 
 
@@ -127,26 +128,26 @@ def _refusal(
     media: dict[str, MediaFile],
 ) -> SendRefused | None:
     if request.sender_id not in senders:
-        return SendRefused("forbidden", "this account is disabled")
+        return SendRefused(FORBIDDEN, "this account is disabled")
     if request.type in MEDIA_TYPES:
         media_id = request.body.get("media")
         found = media.get(media_id)
         # Someone else's file is as unknown as a file that does not exist.
         if found is None or found.owner_id != request.sender_id:
-            return SendRefused("not_found", f"no such media: {media_id!r}")
+            return SendRefused(NOT_FOUND, f"no such media: {media_id!r}")
         if found.kind not in _FRAME_KINDS[request.type]:
             return SendRefused(
-                "invalid", f"media {media_id!r} is a {found.kind}, not {request.type}"
+                INVALID, f"media {media_id!r} is a {found.kind}, not {request.type}"
             )
     if request.group is not None:
         members = groups.get(request.group)
         if members is None:
-            return SendRefused("not_found", f"no such group: {request.group}")
+            return SendRefused(NOT_FOUND, f"no such group: {request.group}")
         if request.sender_id not in members:
-            return SendRefused("forbidden", f"not a member of {g_channel(request.group)}")
+            return SendRefused(FORBIDDEN, f"not a member of {g_channel(request.group)}")
         return None
     if request.to not in users:
-        return SendRefused("not_found", f"no such user: {request.to}")
+        return SendRefused(NOT_FOUND, f"no such user: {request.to}")
     return None
 
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from improto.frames import message as message_frame
+
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
@@ -31,21 +33,18 @@ class StoredMessage:
     group_id: int | None = None
 
     def to_frame(self) -> dict:
-        """The message as every reader sees it on the wire (PROTOCOL.md section 4)."""
-        frame = {
-            "type": self.type,
-            "id": self.client_id,
-            "channel": self.channel,
-            "seq": self.seq,
-            "ts": self.ts,
-            "from": self.sender_id,
-            "body": self.body,
-        }
-        if self.group_id is not None:
-            frame["group"] = self.group_id
-        else:
-            frame["to"] = self.recipient_id
-        return frame
+        """The message as every reader sees it on the wire (docs/protocol.md, Sending)."""
+        return message_frame(
+            type=self.type,
+            id=self.client_id,
+            channel=self.channel,
+            seq=self.seq,
+            ts=self.ts,
+            sender=self.sender_id,
+            body=self.body,
+            to=self.recipient_id if self.group_id is None else None,
+            group=self.group_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)

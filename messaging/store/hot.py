@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import msgpack
 import redis
+from django.db import transaction
 
 from messaging.store.base import AppendResult, MessageStore, NewMessage, StoredMessage
 
@@ -39,18 +40,23 @@ class HotWindowStore:
                 message = result.message
                 fresh.setdefault(message.channel, {})[_pack(message)] = message.seq
         if fresh:
-            try:
-                with self.redis.pipeline(transaction=False) as pipe:
-                    for channel, members in fresh.items():
-                        key = self._key(channel)
-                        pipe.zadd(key, members)
-                        pipe.zremrangebyrank(key, 0, -self.window - 1)
-                        pipe.expire(key, _EXPIRE_S)
-                    pipe.execute()
-            except redis.RedisError:
-                # The messages are stored; readers fall back to the database.
-                log.warning("could not update the hot window", exc_info=True)
+            # The write path's transaction (the caller's) commits after this returns:
+            # the window is written once it has, on the same thread, before any ack.
+            transaction.on_commit(lambda: self._remember(fresh))
         return results
+
+    def _remember(self, fresh: dict[str, dict[bytes, int]]) -> None:
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for channel, members in fresh.items():
+                    key = self._key(channel)
+                    pipe.zadd(key, members)
+                    pipe.zremrangebyrank(key, 0, -self.window - 1)
+                    pipe.expire(key, _EXPIRE_S)
+                pipe.execute()
+        except redis.RedisError:
+            # The messages are stored; readers fall back to the database.
+            log.warning("could not update the hot window", exc_info=True)
 
     def range(
         self, channel: str, *, after: int = 0, before: int | None = None, limit: int = 100

@@ -1,4 +1,5 @@
-"""Live connections per client address, in this process (PROTOCOL.md section 6).
+"""Live connections per client address, in this process (docs/protocol.md,
+Connections and slow clients).
 
 One table counts HTTP connections, WebSockets and TCP connections together; an
 address holding IM_MAX_CONNS_PER_IP of them gets no more until one closes (0: no

@@ -17,6 +17,7 @@ import daphne.server  # noqa: I001 - must come first: it installs Twisted's asyn
 from daphne.server import Server
 from django.conf import settings
 
+from improto.vocabulary import SHUTDOWN
 from realtime import gateway
 from realtime.node import current_node, get_node
 from realtime.transport.http_guard import GuardedHTTPFactory
@@ -26,16 +27,6 @@ from realtime.transport.ws_protocol import SCOPE_KEY, configure_factory
 log = logging.getLogger(__name__)
 
 twisted_loop = daphne.server.twisted_loop
-
-
-def _cheap_autobahn_log_arguments() -> None:
-    """Autobahn formats its debug-log arguments (colour codes through click) for every
-    WebSocket frame it sends, whether or not debug logging is on: an eighth of the
-    server's time in a group fan-out. Plain names do for those log lines."""
-    import autobahn.websocket.protocol as protocol
-
-    protocol.hltype = lambda obj: getattr(obj, "__qualname__", None) or type(obj).__name__
-    protocol.hlval = lambda val, color="white", bold=True: val
 
 
 class ImServer(Server):
@@ -93,8 +84,6 @@ class ImServer(Server):
     def run(self) -> None:
         from twisted.internet import reactor
 
-        _cheap_autobahn_log_arguments()
-
         reactor.callWhenRunning(lambda: asyncio.ensure_future(self._start_extras()))
         super().run()
 
@@ -129,5 +118,5 @@ class ImServer(Server):
             self.tcp_server.close()
         node = current_node()
         if node is not None:
-            await node.shutdown("shutdown")
+            await node.shutdown(SHUTDOWN)
         self.stop()

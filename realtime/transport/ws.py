@@ -13,7 +13,7 @@ from channels.exceptions import StopConsumer
 from django.conf import settings
 
 from improto.codec import decode_payload
-from improto.errors import ProtocolError
+from improto.errors import BAD_FRAME, FRAME_TOO_LARGE, ProtocolError
 from realtime.node import get_node
 from realtime.session import Session
 from realtime.transport.ws_protocol import SCOPE_KEY, WsLink
@@ -59,10 +59,10 @@ class WebSocketAdapter(AsyncConsumer):
             self.encoding = encoding
         try:
             if size > settings.IM_MAX_FRAME_BYTES:
-                raise ProtocolError("frame_too_large", f"a frame is at most "
+                raise ProtocolError(FRAME_TOO_LARGE, f"a frame is at most "
                                     f"{settings.IM_MAX_FRAME_BYTES} bytes")
             if size == 0:
-                raise ProtocolError("bad_frame", "empty frame")
+                raise ProtocolError(BAD_FRAME, "empty frame")
             obj = decode_payload(data, encoding)
         except ProtocolError as error:
             session.fail(error)

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import secrets
 import struct
 import urllib.error
 import urllib.request
 import wave
 import zlib
-from dataclasses import dataclass
 
 from PIL import Image
 
+from tests.http.raw import Answer as Reply  # one HTTP answer type for the tests
+
 TIMEOUT = 20.0
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
 
 
 def request(base_url: str, method: str, path: str, *, body: bytes | None = None,

@@ -1,6 +1,6 @@
 """image/video/audio/file messages over TCP and WebSocket: the write path looks the file
 up, checks it, and every reader gets its url, mime, size, name and dimensions or
-duration (PROTOCOL.md section 4)."""
+duration (docs/protocol.md, Sending)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """POST /api/media/ and GET /api/media/<id>/ on a real server: kinds, metadata, lying
-names, serving headers, bad input (PROTOCOL.md section 7)."""
+names, serving headers, bad input (docs/protocol.md, REST)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A banned user stays out (PROTOCOL.md section 2 point 6), and a token that stops
+"""A banned user stays out (docs/protocol.md, Lifecycle), and a token that stops
 working closes its connections at that moment, not at the next `auth`."""
 
 from __future__ import annotations

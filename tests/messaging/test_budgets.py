@@ -1,6 +1,7 @@
-"""Every frame counts against a budget (PROTOCOL.md section 6): over it a frame with
-an id is refused, a heartbeat dropped, and a connection that stays over it is cut;
-sends are budgeted per user too, and a user has a bounded number of connections."""
+"""Every frame counts against a budget (docs/protocol.md, Rate budgets and buffers):
+over it a frame with an id is refused, a heartbeat dropped, and a connection that
+stays over it is cut; sends are budgeted per user too, and a user has a bounded
+number of connections."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Bad input from the wire gets the error frames of PROTOCOL.md section 6, and nothing more."""
+"""Bad input from the wire gets the error frames of docs/protocol.md (Errors), and
+nothing more."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Connection lifecycle from the wire (PROTOCOL.md section 2)."""
+"""Connection lifecycle from the wire (docs/protocol.md, Lifecycle)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sending from the wire: ack, delivery, idempotency, order (PROTOCOL.md sections 3 and 4)."""
+"""Sending from the wire: ack, delivery, idempotency, order (docs/protocol.md, Sending)."""
 
 from __future__ import annotations
 

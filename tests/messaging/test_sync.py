@@ -1,4 +1,4 @@
-"""Sync over the wire and history over REST (PROTOCOL.md sections 5 and 7)."""
+"""Sync over the wire and history over REST (docs/protocol.md, Sync and REST)."""
 
 from __future__ import annotations
 

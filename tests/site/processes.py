@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
+from devtools.processes import start_imserver
 from tests.support.servers import PYTHON, ROOT, ImServer
 
 WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
@@ -25,24 +25,15 @@ class OperatorServer(ImServer):
     @classmethod
     def launch(cls, env: dict, *, host: str = "127.0.0.1", timeout: float = 60) -> OperatorServer:
         stderr = tempfile.NamedTemporaryFile(prefix="imserver-stderr-", delete=False)
-        proc = subprocess.Popen(
-            [PYTHON, "manage.py", "imserver", "--host", host,
-             "--http-port", "0", "--tcp-port", "0"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
-        )
-        stderr.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith("imserver ready"):
-                parts = dict(p.split("=", 1) for p in line.split()[2:])
-                server = cls(proc, _dialable(parts["http"]), _dialable(parts["tcp"]), env)
-                server.stderr_path = Path(stderr.name)
-                return server
-        proc.kill()
-        raise RuntimeError(f"imserver did not start: {Path(stderr.name).read_text()}")
+        try:
+            proc, ready = start_imserver(env, host=host, stderr=stderr, timeout=timeout)
+        except RuntimeError:
+            raise RuntimeError(f"imserver did not start: {Path(stderr.name).read_text()}")
+        finally:
+            stderr.close()
+        server = cls(proc, _dialable(ready["http"]), _dialable(ready["tcp"]), env)
+        server.stderr_path = Path(stderr.name)
+        return server
 
     def stderr(self) -> str:
         return self.stderr_path.read_text()

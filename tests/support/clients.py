@@ -1,4 +1,5 @@
-"""Plain clients for tests: REST over urllib, WebSocket and TCP speaking PROTOCOL.md."""
+"""Plain clients for tests: REST over urllib, WebSocket and TCP speaking the wire
+protocol (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -6,83 +6,31 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
+from devtools.processes import (
+    PYTHON,
+    ROOT,
+    RedisServer,
+    create_postgres_database,
+    drop_postgres_database,
+    free_port,
+    start_imserver,
+    stop_process,
+)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A private redis-server on a free port, so runs never see each other's keys."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="im-redis-")
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def flushall(self) -> None:
-        import redis
-
-        redis.Redis(port=self.port).flushall()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+__all__ = [
+    "PYTHON", "ROOT", "Deployment", "ImServer", "RedisServer", "free_port", "postgres_base_url",
+]
 
 
 def postgres_base_url() -> str | None:
     """The PostgreSQL server the suite runs against, or None for SQLite runs."""
     url = os.environ.get("DATABASE_URL", "")
     return url if url.startswith(("postgres://", "postgresql://")) else None
-
-
-def create_postgres_database(base_url: str, prefix: str = "im_test") -> tuple[str, str]:
-    """A fresh database on the same server; returns (url, name)."""
-    import psycopg
-
-    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base_url.rsplit("/", 1)[0] + "/" + name, name
-
-
-def drop_postgres_database(base_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -167,31 +115,11 @@ class ImServer:
 
     @classmethod
     def start(cls, env: dict, timeout: float = 60) -> ImServer:
-        proc = subprocess.Popen(
-            [PYTHON, "manage.py", "imserver", "--host", "127.0.0.1",
-             "--http-port", "0", "--tcp-port", "0"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=None, text=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith("imserver ready"):
-                parts = dict(p.split("=", 1) for p in line.split()[2:])
-                return cls(proc, parts["http"], parts["tcp"], env)
-        proc.kill()
-        raise RuntimeError(f"imserver did not start (exit code {proc.poll()})")
+        proc, ready = start_imserver(env, timeout=timeout)
+        return cls(proc, ready["http"], ready["tcp"], env)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)

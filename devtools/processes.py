@@ -1,0 +1,146 @@
+"""Child processes for the tests and the benchmark: imserver, a private Redis, fresh
+PostgreSQL databases. Every child is stopped by its own pid, never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+IMSERVER_READY = "imserver ready"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ready_fields(line: str) -> dict[str, str]:
+    """`<name> ready k=v k=v ...` -> {k: v}."""
+    return dict(p.split("=", 1) for p in line.split()[2:])
+
+
+def wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float, *,
+                  log: IO[str] | None = None) -> str:
+    """Read a child's stdout until a line starting with `prefix` and return it. With
+    `log`, every line goes there, and the rest of stdout is drained into it on a
+    thread (a child writing into a full pipe would block). Kills the child if the
+    line never comes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if log is not None:
+            log.write(line)
+        if line.startswith(prefix):
+            if log is not None:
+                threading.Thread(target=_drain, args=(proc, log), daemon=True).start()
+            return line
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"{prefix!r} never came (exit code {proc.poll()})")
+
+
+def _drain(proc: subprocess.Popen, log: IO[str]) -> None:
+    for line in proc.stdout:
+        log.write(line)
+
+
+def start_imserver(env: dict, *, host: str = "127.0.0.1", stderr=None,
+                   log: IO[str] | None = None, preexec_fn=None,
+                   timeout: float = 60) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`manage.py imserver` on ports it chooses itself; returns the process and the
+    fields of its ready line (`http`, `tcp`)."""
+    proc = subprocess.Popen(
+        [PYTHON, "manage.py", "imserver", "--host", host, "--http-port", "0", "--tcp-port", "0"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        preexec_fn=preexec_fn,
+    )
+    line = wait_for_line(proc, IMSERVER_READY, timeout, log=log)
+    return proc, ready_fields(line)
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    """Signal a child, wait `timeout`, then kill it; returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+class RedisServer:
+    """A private redis-server on a free port (no persistence), so runs never see each
+    other's keys."""
+
+    def __init__(self, *, maxclients: int | None = None, preexec_fn=None) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="im-redis-")
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", self.dir]
+        if maxclients is not None:
+            command += ["--maxclients", str(maxclients)]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=preexec_fn)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def flushall(self) -> None:
+        import redis  # optional: only the tests that flush need the client
+
+        redis.Redis(port=self.port).flushall()
+
+    def stop(self, timeout: float = 10) -> None:
+        stop_process(self.proc, timeout=timeout)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def create_postgres_database(base_url: str, prefix: str = "im_test") -> tuple[str, str]:
+    """A fresh database on the same server; returns (url, name)."""
+    import psycopg  # optional: SQLite runs never need it
+
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base_url.rsplit("/", 1)[0] + "/" + name, name
+
+
+def drop_postgres_database(base_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

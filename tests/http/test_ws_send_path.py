@@ -1,0 +1,73 @@
+"""The WebSocket write path does not format autobahn's debug line for every frame
+unless Twisted logs at debug level; what it writes and counts is autobahn's."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import autobahn.websocket.protocol as autobahn_protocol
+import pytest
+import txaio
+from autobahn.websocket.protocol import TrafficStats
+
+from realtime.transport.ws_protocol import GuardedWebSocketProtocol
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+@pytest.fixture
+def formatted(monkeypatch) -> list:
+    """Every call of autobahn's debug-argument formatters (spied on, not replaced in
+    the server)."""
+    calls: list = []
+    monkeypatch.setattr(autobahn_protocol, "hltype", lambda obj: calls.append(obj) or "")
+    monkeypatch.setattr(autobahn_protocol, "hlval",
+                        lambda val, color="white", bold=True: calls.append(val) or "")
+    return calls
+
+
+def _open_protocol() -> GuardedWebSocketProtocol:
+    protocol = GuardedWebSocketProtocol()
+    protocol.transport = _Transport()
+    protocol.state = protocol.STATE_OPEN
+    protocol.send_queue = deque()
+    protocol.logOctets = False
+    protocol.trafficStats = TrafficStats()
+    return protocol
+
+
+def test_a_frame_is_written_and_counted_without_formatting_the_debug_line(formatted):
+    protocol = _open_protocol()
+    protocol.sendData(b"frame one")
+    protocol.sendData(b"two")
+    assert protocol.transport.written == [b"frame one", b"two"]
+    assert protocol.trafficStats.outgoingOctetsWireLevel == len(b"frame one") + len(b"two")
+    assert formatted == []
+
+
+def test_at_debug_level_autobahn_writes_and_logs_as_before(formatted):
+    protocol = _open_protocol()
+    level = txaio.get_global_log_level()
+    txaio.set_global_log_level("debug")
+    try:
+        protocol.sendData(b"frame")
+    finally:
+        txaio.set_global_log_level(level)
+    assert protocol.transport.written == [b"frame"]
+    assert protocol.trafficStats.outgoingOctetsWireLevel == len(b"frame")
+    assert formatted  # autobahn's own path ran, debug line and all
+
+
+def test_a_queued_write_stays_behind_the_queue():
+    protocol = _open_protocol()
+    protocol.send_queue.append((b"earlier", False))
+    protocol._trigger = lambda: None  # the queue drains on the reactor; not here
+    protocol.sendData(b"later")
+    assert protocol.transport.written == []
+    assert list(protocol.send_queue) == [(b"earlier", False), (b"later", False)]
