@@ -1,0 +1,44 @@
+"""The words of the wire protocol other than error codes (those are in errors.py):
+frame types and offline reasons (PROTOCOL.md sections 3 to 5).
+
+Server, SDK and tests spell them through these names, so a typo is an import error
+instead of a frame nobody understands.
+"""
+
+from __future__ import annotations
+
+# Client frames that are not content.
+AUTH = "auth"
+HEARTBEAT = "heartbeat"  # also the server's answer
+SYNC = "sync"  # also the server's answer
+
+# Content frames: sent by clients, stored, pushed, synced.
+TEXT = "text"
+EMOJI = "emoji"
+IMAGE = "image"
+VIDEO = "video"
+AUDIO = "audio"
+FILE = "file"
+
+# Server frames.
+AUTH_OK = "auth_ok"
+ACK = "ack"
+ERROR = "error"
+OFFLINE = "offline"
+
+CONTENT_TYPES = (TEXT, EMOJI, IMAGE, VIDEO, AUDIO, FILE)
+MEDIA_TYPES = (IMAGE, VIDEO, AUDIO, FILE)
+CLIENT_TYPES = (AUTH, HEARTBEAT, SYNC, *CONTENT_TYPES)
+SERVER_TYPES = (AUTH_OK, ACK, HEARTBEAT, SYNC, ERROR, OFFLINE, *CONTENT_TYPES)
+
+# Why the server ends a session (the `reason` of an `offline` frame).
+REBALANCE = "rebalance"
+SHUTDOWN = "shutdown"
+KICKED = "kicked"
+REPLACED = "replaced"
+LOGOUT = "logout"
+SLOW = "slow"
+FLOOD = "flood"
+EXPIRED = "expired"
+
+OFFLINE_REASONS = (REBALANCE, SHUTDOWN, KICKED, REPLACED, LOGOUT, SLOW, FLOOD, EXPIRED)
