@@ -155,8 +155,9 @@ async def test_block_endpoints_answer_every_mistake_with_json(nodes):
     # Someone else's list is their own.
     assert (await ahttp(a.base_url, "GET", "/api/blocks/", token=bob.token))[1] == []
 
-    assert (await ahttp(a.base_url, "DELETE", f"/api/blocks/{bob.id}/", token=alice.token))[0] == 204
-    status, body = await ahttp(a.base_url, "DELETE", f"/api/blocks/{bob.id}/", token=alice.token)
+    unblock = f"/api/blocks/{bob.id}/"
+    assert (await ahttp(a.base_url, "DELETE", unblock, token=alice.token))[0] == 204
+    status, body = await ahttp(a.base_url, "DELETE", unblock, token=alice.token)
     assert status == 404 and "detail" in body
     status, body = await ahttp(a.base_url, "DELETE", "/api/blocks/99999999999999999999999/",
                                token=alice.token)
