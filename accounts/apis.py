@@ -26,6 +26,7 @@ from accounts.serializers import (
 )
 from accounts.throttles import RegisterAddressThrottle, client_address
 from accounts.tokens import TokenAuthentication
+from imsite.openapi import DeleteWithBodySchema
 
 AUTHENTICATION = [TokenAuthentication]
 
@@ -113,6 +114,7 @@ class LogoutApi(APIView):
 
 class MeApi(APIView):
     authentication_classes = AUTHENTICATION
+    schema = DeleteWithBodySchema()
 
     @extend_schema(
         operation_id="users_me_retrieve",
