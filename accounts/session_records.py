@@ -25,13 +25,13 @@ def session_record(*, token, device: str) -> TokenSession:
 def session_touch(*, token) -> None:
     """Note that `token` was just used (a REST request, or a connection's `auth`).
     Reads `token.session` (select_related it to save the query); writes only when the
-    last note is older than TOUCH_EVERY."""
+    last note is older than TOUCH_EVERY. A token without a session row (made before
+    sessions were recorded, or outside a login) is left alone: listing the sessions
+    gives it one, and its uses are noted from then on."""
     now = timezone.now()
     try:
         session = token.session
     except ObjectDoesNotExist:
-        # A token made before sessions were recorded (or outside a login).
-        TokenSession.objects.get_or_create(token=token, defaults={"last_used": now})
         return
     if session.last_used is None or now - session.last_used >= TOUCH_EVERY:
         TokenSession.objects.filter(pk=session.pk).update(last_used=now)

@@ -3,6 +3,9 @@
     python -m imclient --server URL --username U --password P send --to 7 "hello"
     python -m imclient --server URL --username U --password P listen --count 10
     python -m imclient --server URL --username U --password P chat --group 3
+    python -m imclient --server URL --username U --password P block 7
+    (and unblock, blocks, sessions, revoke-session, logout-all, change-password,
+    delete-account: imclient/cli_account.py)
 
 Exit status: 0 done, 1 error, 2 bad usage, 3 the server ended the session
 (kicked, logged out, replaced), 130 interrupted.
@@ -22,6 +25,7 @@ from typing import TextIO
 
 from improto.channels import g_channel, p_channel
 
+from . import cli_account
 from .client import Client
 from .errors import ApiError, IMError, SessionEnded
 from .models import Message, Status
@@ -68,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _target(chat)
     chat.add_argument("--history", type=int, default=20,
                       help="messages of history to show on open (default 20)")
+    cli_account.add_account_commands(commands)
     return parser
 
 
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--server is required")
     if not args.token and not (args.username and args.password):
         parser.error("give --username and --password, or --token")
+    cli_account.check_usage(parser, args)
     try:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:
@@ -98,6 +104,8 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         if not args.token:
             await client.login(args.username, args.password)
+        if args.command in cli_account.COMMANDS:
+            return await cli_account.run_account_command(client, args)
         await client.connect(args.address, timeout=args.timeout)
         if args.command == "send":
             return await _send(client, args)
@@ -233,7 +241,7 @@ class Chat:
             text = line.strip()
             if text == "/quit":
                 return
-            if not text:
+            if not text or await cli_account.chat_command(self.client, text, self.say):
                 continue
             if not self.client.online:
                 self.say("*** offline: the message goes out when the link returns")

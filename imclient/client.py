@@ -27,6 +27,7 @@ from improto.channels import parse_channel
 from improto.errors import ProtocolError
 from improto.frames import PROTOCOL_VERSION, Limits, parse_command
 
+from .account import AccountControl, login_body
 from .connection import Connection, ConnectionLost, open_connection, split_tcp_address
 from .errors import (
     ApiError,
@@ -139,7 +140,7 @@ class MessageStream:
                 return message
 
 
-class Client:
+class Client(AccountControl):
     """An IM session for one user on one device.
 
     `device` names this client to the server; one live connection per
@@ -240,7 +241,7 @@ class Client:
         by itself if the token expires). Returns the user object."""
         try:
             answer = await self._rest.call(
-                "POST", "/api/auth/login/", body={"username": username, "password": password}
+                "POST", "/api/auth/login/", body=login_body(username, password, self.device)
             )
         except ApiError as error:
             if error.status in (400, 401, 403):
