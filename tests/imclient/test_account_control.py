@@ -27,8 +27,14 @@ async def device(server, account, name: str, transport: str = "tcp",
 
 
 async def ended(client: Client) -> None:
+    """The session ends with LoggedOut (after whatever messages were still queued)."""
+
+    async def drain() -> None:
+        async for _ in client.messages():
+            pass
+
     with pytest.raises(LoggedOut):
-        await asyncio.wait_for(anext(client.messages()), WAIT)
+        await asyncio.wait_for(drain(), WAIT)
     assert client.status.state == "ended" and client.status.reason == "logout"
 
 
