@@ -1,5 +1,5 @@
 """The words of the wire protocol other than error codes (those are in errors.py):
-frame types and offline reasons (PROTOCOL.md sections 3 to 5).
+frame types and offline reasons (docs/protocol.md: Lifecycle, Sending, Sync, Errors).
 
 Server, SDK and tests spell them through these names, so a typo is an import error
 instead of a frame nobody understands.
