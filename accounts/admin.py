@@ -3,15 +3,16 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from knox.admin import AuthTokenAdmin as KnoxAuthTokenAdmin
 from knox.models import AuthToken
 
-from accounts.models import User
+from accounts.models import Block, User
 from accounts.services import user_deactivate
 from accounts.signals import users_deleting
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ["id", "username", "display_name", "is_active", "is_staff", "date_joined"]
-    list_filter = ["is_active", "is_staff", "is_superuser"]
+    list_display = ["id", "username", "display_name", "is_active", "is_staff", "date_joined",
+                    "deleted_at"]
+    list_filter = ["is_active", "is_staff", "is_superuser", "deleted_at"]
     search_fields = ["username", "display_name", "email"]
     ordering = ["id"]
     fieldsets = [
@@ -71,7 +72,29 @@ if admin.site.is_registered(AuthToken):
 
 @admin.register(AuthToken)
 class AuthTokenAdmin(KnoxAuthTokenAdmin):
-    list_display = ["token_key", "user", "created", "expiry"]
-    list_select_related = ["user"]
+    list_display = ["token_key", "user", "device", "created", "last_used", "expiry"]
+    list_select_related = ["user", "session"]
     list_filter = ["created", "expiry"]
     search_fields = ["token_key", "user__username", "user__display_name"]
+
+    @admin.display(description="device")
+    def device(self, token) -> str:
+        return getattr(getattr(token, "session", None), "device", "")
+
+    @admin.display(description="last used")
+    def last_used(self, token):
+        return getattr(getattr(token, "session", None), "last_used", None)
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    """Who blocked whom (for moderators looking into harassment); made by users only."""
+
+    list_display = ["blocker", "blocked", "created"]
+    list_select_related = ["blocker", "blocked"]
+    search_fields = ["blocker__username", "blocked__username"]
+    raw_id_fields = ["blocker", "blocked"]
+    readonly_fields = ["blocker", "blocked", "created"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

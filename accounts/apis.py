@@ -10,10 +10,11 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import closing, selectors, services
 from accounts.login_limits import LoginThrottled
 from accounts.serializers import (
     PATH_ID_SCHEMA,
+    AccountDeleteSerializer,
     DetailErrorSerializer,
     LoginResponseSerializer,
     LoginSerializer,
@@ -25,6 +26,7 @@ from accounts.serializers import (
 )
 from accounts.throttles import RegisterAddressThrottle, client_address
 from accounts.tokens import TokenAuthentication
+from imsite.openapi import DeleteWithBodySchema
 
 AUTHENTICATION = [TokenAuthentication]
 
@@ -112,6 +114,7 @@ class LogoutApi(APIView):
 
 class MeApi(APIView):
     authentication_classes = AUTHENTICATION
+    schema = DeleteWithBodySchema()
 
     @extend_schema(
         operation_id="users_me_retrieve",
@@ -132,6 +135,30 @@ class MeApi(APIView):
         serializer.is_valid(raise_exception=True)
         user = services.user_update_profile(user=request.user, **serializer.validated_data)
         return Response(UserProfileSerializer(user).data)
+
+    @extend_schema(
+        operation_id="users_me_delete",
+        summary="Close my account",
+        description=(
+            "At once, on every node: the account can no longer log in or send, every "
+            "session is signed out (`offline`/`logout`), the profile is emptied (shown as "
+            "\"Deleted user\"), its files are no longer served, and it leaves its groups. "
+            "Messages already sent stay. The username is held for IM_USERNAME_HOLD_DAYS, "
+            "then free. A wrong password counts as a failed login."
+        ),
+        request=AccountDeleteSerializer,
+        responses={204: None, 400: FIELD_ERRORS, 401: UNAUTHENTICATED, 429: THROTTLED},
+    )
+    def delete(self, request):
+        serializer = AccountDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            closing.account_close(
+                user=request.user, address=client_address(request), **serializer.validated_data
+            )
+        except LoginThrottled as exc:
+            raise Throttled(wait=exc.wait) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class UserDetailApi(APIView):

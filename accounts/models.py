@@ -46,6 +46,10 @@ class User(AbstractUser):
     # on every database, where UPPER() alone is ASCII-only on SQLite. Derived from
     # `username` on every save; lookups by name (login, search) use it.
     username_canonical = models.CharField(max_length=CANONICAL_MAX, unique=True, editable=False)
+    # When the owner closed the account (DELETE /api/users/me/); null while it is open.
+    # A closed account is inactive and anonymised; its username is held for
+    # IM_USERNAME_HOLD_DAYS, then freed (accounts.closing).
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = AccountManager()
 
@@ -86,3 +90,38 @@ class User(AbstractUser):
         )
         if taken:
             raise ValidationError({"username": [USERNAME_TAKEN]})
+
+
+class Block(models.Model):
+    """`blocker` blocked `blocked`: the latter's private messages to the former are
+    refused, they cannot add the blocker to a group, and they are not told the
+    blocker's presence (accounts.blocking)."""
+
+    blocker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocks_made")
+    blocked = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["blocker", "-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="block_unique_pair"),
+        ]
+        # The write path asks "did any of these recipients block this sender?".
+        indexes = [models.Index(fields=["blocked", "blocker"], name="block_blocked_blocker")]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"
+
+
+class TokenSession(models.Model):
+    """What the owner sees of one token (GET /api/auth/sessions/): the device named at
+    login and when it was last used. Goes with its token."""
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, related_name="session"
+    )
+    device = models.CharField(max_length=64, blank=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"session {self.pk} ({self.device or 'no device'})"

@@ -13,7 +13,9 @@ from django.urls import reverse
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from accounts.models import AVATAR_MAX, BIO_MAX, DISPLAY_NAME_MAX, User
+from accounts.models import AVATAR_MAX, BIO_MAX, DISPLAY_NAME_MAX, Block, TokenSession, User
+from accounts.shown_names import shown_display_name, shown_username
+from improto.frames import DEVICE_NAME
 
 USERNAME_MAX = 150
 # Far above any real password; keeps a hostile body from costing a long hash.
@@ -89,7 +91,17 @@ def id_field(**kwargs) -> StrictIntegerField:
 # --- responses ------------------------------------------------------------------------
 
 
-class UserSummarySerializer(serializers.ModelSerializer):
+class ShownNamesMixin:
+    """A closed account shows a placeholder name, never what its owner chose."""
+
+    def to_representation(self, user: User) -> dict:
+        data = super().to_representation(user)
+        data["username"] = shown_username(user)
+        data["display_name"] = shown_display_name(user)
+        return data
+
+
+class UserSummarySerializer(ShownNamesMixin, serializers.ModelSerializer):
     """How a user appears inside other objects (login answer, member lists)."""
 
     class Meta:
@@ -98,7 +110,7 @@ class UserSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UserProfileSerializer(serializers.ModelSerializer):
+class UserProfileSerializer(ShownNamesMixin, serializers.ModelSerializer):
     """A public profile; also the caller's own profile."""
 
     avatar = serializers.SerializerMethodField(
@@ -123,6 +135,36 @@ class LoginResponseSerializer(serializers.Serializer):
 
 class DetailErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class BlockSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(source="blocked_id", help_text="Whom I blocked.")
+    user = UserSummarySerializer(source="blocked")
+
+    class Meta:
+        model = Block
+        fields = ["user_id", "user", "created"]
+        read_only_fields = fields
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    """One of my tokens. `current`: the token of this request."""
+
+    device = serializers.CharField(help_text="As given at login; empty if none was.")
+    created = serializers.DateTimeField(source="token.created")
+    expiry = serializers.DateTimeField(source="token.expiry", allow_null=True)
+    last_used = serializers.DateTimeField(
+        allow_null=True, help_text="Last REST request or connection (to within a minute)."
+    )
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TokenSession
+        fields = ["id", "device", "created", "last_used", "expiry", "current"]
+        read_only_fields = fields
+
+    def get_current(self, session: TokenSession) -> bool:
+        return session.token_id == self.context["current_digest"]
 
 
 # --- requests -------------------------------------------------------------------------
@@ -150,14 +192,41 @@ class RegisterSerializer(serializers.Serializer):
     )
 
 
-class LoginSerializer(serializers.Serializer):
-    username = StrictCharField(max_length=USERNAME_MAX)
-    password = StrictCharField(
+def password_field(**kwargs) -> StrictCharField:
+    return StrictCharField(
         max_length=PASSWORD_MAX,
         trim_whitespace=False,
         write_only=True,
         style={"input_type": "password"},
+        **kwargs,
     )
+
+
+class LoginSerializer(serializers.Serializer):
+    username = StrictCharField(max_length=USERNAME_MAX)
+    password = password_field()
+    device = StrictCharField(
+        min_length=1,
+        max_length=64,
+        required=False,
+        default="",
+        validators=[RegexValidator(f"^{DEVICE_NAME.pattern}$")],
+        help_text="The device name this client uses in `auth` (letters, digits, -_.:@); "
+        "shown in GET /api/auth/sessions/.",
+    )
+
+
+class BlockCreateSerializer(serializers.Serializer):
+    user_id = id_field()
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = password_field()
+    new_password = password_field()
+
+
+class AccountDeleteSerializer(serializers.Serializer):
+    password = password_field()
 
 
 class ProfileUpdateSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
 """Writes on accounts: register, log in, log out, edit the profile.
+(Sessions, blocks and closing an account have modules of their own.)
 
 No DRF here: errors are Django ValidationErrors (field -> messages) or the small
 exceptions below, so any interface can call these functions.
@@ -19,13 +20,15 @@ from knox.models import get_token_model
 
 from accounts.login_limits import login_attempt_begin
 from accounts.models import USERNAME_TAKEN, User
+from accounts.session_records import session_record
 from accounts.signals import avatar_check, tokens_revoked
+from accounts.username_hold import username_release_if_held_past
 from accounts.usernames import canonical_username, mixed_scripts_error
+from improto.vocabulary import KICKED, LOGOUT
 
 logger = logging.getLogger(__name__)
 
 AVATAR_NOT_IMAGE = "Not an image you uploaded: send the id from POST /api/media/."
-# Imported lazily at logout: that module belongs to the realtime tier.
 
 
 class InvalidCredentials(Exception):
@@ -43,6 +46,8 @@ class LoginResult:
 def user_register(*, username: str, password: str, display_name: str = "") -> User:
     """Create an active account; raise ValidationError {field: [messages]} if refused."""
     username = User.normalize_username(username)
+    if isinstance(username, str):
+        username_release_if_held_past(canonical_username(username))
     user = User(username=username, display_name=display_name)
     errors: dict[str, list[str]] = {}
     try:
@@ -72,8 +77,9 @@ def user_register(*, username: str, password: str, display_name: str = "") -> Us
     return user
 
 
-def user_login(*, username: str, password: str, address: str) -> LoginResult:
-    """Check the credentials and issue a new token (one per login, so one per device).
+def user_login(*, username: str, password: str, address: str, device: str = "") -> LoginResult:
+    """Check the credentials and issue a new token (one per login, so one per device),
+    recording the device name the client gave (GET /api/auth/sessions/ shows it).
 
     Raises LoginThrottled while `address` or `username` has too many failed logins
     (accounts.login_limits); a failure here counts against both.
@@ -83,7 +89,9 @@ def user_login(*, username: str, password: str, address: str) -> LoginResult:
     if user is None:
         raise InvalidCredentials
     attempt.succeeded()
-    instance, token = get_token_model().objects.create(user=user)
+    with transaction.atomic():
+        instance, token = get_token_model().objects.create(user=user)
+        session_record(token=instance, device=device)
     # Django's receiver records last_login; other apps may listen too.
     user_logged_in.send(sender=type(user), request=None, user=user)
     return LoginResult(user=user, token=token, token_key=instance.token_key, expiry=instance.expiry)
@@ -96,10 +104,7 @@ def user_logout(*, token) -> None:
         token.delete()
         # robust: the token is already gone, so a failure to reach live connections is
         # logged by Django rather than turned into an error for the client.
-        transaction.on_commit(
-            partial(_tokens_revoked, user_id=user_id, token_key=token_key, reason="logout"),
-            robust=True,
-        )
+        revoked_on_commit(user_id=user_id, token_key=token_key, reason=LOGOUT)
 
 
 def user_deactivate(*, user: User) -> None:
@@ -109,10 +114,7 @@ def user_deactivate(*, user: User) -> None:
         user.is_active = False
         user.save(update_fields=["is_active"])
         get_token_model().objects.filter(user=user).delete()
-        transaction.on_commit(
-            partial(_tokens_revoked, user_id=user.pk, token_key=None, reason="kicked"),
-            robust=True,
-        )
+        revoked_on_commit(user_id=user.pk, token_key=None, reason=KICKED)
 
 
 def _avatar_allowed(*, user_id: int, media_id: str) -> bool:
@@ -120,6 +122,19 @@ def _avatar_allowed(*, user_id: int, media_id: str) -> bool:
     return any(
         answer
         for _, answer in avatar_check.send(sender=User, user_id=user_id, media_id=media_id)
+    )
+
+
+def revoked_on_commit(*, user_id: int, token_key: str | None, reason: str) -> None:
+    """Inside the transaction that revokes tokens: once it commits, tell the apps above
+    (realtime closes the live connections those tokens opened, on every node).
+
+    robust: the tokens are already gone, so a failure to reach live connections is
+    logged by Django rather than turned into an error for the client (the periodic
+    token check closes them anyway)."""
+    transaction.on_commit(
+        partial(_tokens_revoked, user_id=user_id, token_key=token_key, reason=reason),
+        robust=True,
     )
 
 

@@ -24,3 +24,9 @@ avatar_check = Signal()
 # A receiver may answer a function of no arguments; each is called once the users are
 # deleted. messaging answers one that repairs the groups they were members of.
 users_deleting = Signal()
+
+# Sent after the commit that closed an account (DELETE /api/users/me/), with keyword
+# arguments:
+#   user_id: int     whose account
+# messaging takes it out of its groups.
+account_closed = Signal()

@@ -12,21 +12,42 @@ from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.crypto import hash_token
 from knox.models import AuthToken
-from knox.settings import CONSTANTS
+from knox.settings import CONSTANTS, knox_settings
 from rest_framework.exceptions import AuthenticationFailed
+
+from accounts.session_records import session_touch
+from improto.vocabulary import EXPIRED, KICKED, LOGOUT
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
-    """knox, minus a 500: knox decodes the header's token as UTF-8 unguarded. Tokens
-    are hex (ASCII), so anything else is simply an invalid token. Every REST endpoint
-    uses this class (REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES)."""
+    """knox, minus a 500, plus the session record. knox decodes the header's token as
+    UTF-8 unguarded; tokens are hex (ASCII), so anything else is simply an invalid
+    token. knox's lookup is repeated here with the session row joined, so that noting
+    the token's use (accounts.session_records) costs no query but a write a minute.
+    Every REST endpoint uses this class (REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES)."""
 
     def authenticate_credentials(self, token: bytes):
         try:
-            token.decode("ascii")
+            raw = token.decode("ascii")
         except UnicodeDecodeError:
             raise AuthenticationFailed("Invalid token.") from None
-        return super().authenticate_credentials(token)
+        try:
+            digest = hash_token(raw)
+        except (TypeError, ValueError, binascii.Error):
+            raise AuthenticationFailed("Invalid token.") from None
+        candidates = AuthToken.objects.filter(
+            token_key=raw[: CONSTANTS.TOKEN_KEY_LENGTH]
+        ).select_related("user", "session")
+        for auth_token in candidates:
+            if self._cleanup_token(auth_token):  # knox: skips (and deletes) expired ones
+                continue
+            if compare_digest(digest, auth_token.digest):
+                if knox_settings.AUTO_REFRESH and auth_token.expiry:
+                    self.renew_token(auth_token)
+                user, auth_token = self.validate_user(auth_token)
+                session_touch(token=auth_token)
+                return user, auth_token
+        raise AuthenticationFailed("Invalid token.")
 
 
 class TokenAuthenticationScheme(KnoxTokenScheme):
@@ -60,11 +81,12 @@ def authenticate_token(raw: str) -> TokenIdentity | None:
     now = timezone.now()
     candidates = AuthToken.objects.filter(
         token_key=raw[: CONSTANTS.TOKEN_KEY_LENGTH]
-    ).select_related("user")
+    ).select_related("user", "session")
     for token in candidates:
         if token.expiry is not None and token.expiry < now:
             continue
         if compare_digest(digest, token.digest) and token.user.is_active:
+            session_touch(token=token)
             return TokenIdentity(
                 user_id=token.user_id, username=token.user.username, token_key=token.token_key,
                 expiry_ms=_ms(token.expiry),
@@ -84,8 +106,8 @@ def token_is_live(*, user_id: int, token_key: str) -> bool:
 
 def tokens_state(pairs: list[tuple[int, str]]) -> dict[tuple[int, str], str | None]:
     """For each (user id, token key): None while the token works, else the `offline`
-    reason its connections get: `logout` (revoked), `expired`, or `kicked` (the user
-    was banned or closed the account). One or two queries."""
+    reason its connections get: `logout` (revoked, or the user closed the account),
+    `expired`, or `kicked` (the user was banned). One or two queries."""
     now = timezone.now()
     found = {
         (user_id, key): (expiry, active)
@@ -93,21 +115,22 @@ def tokens_state(pairs: list[tuple[int, str]]) -> dict[tuple[int, str], str | No
             token_key__in={key for _, key in pairs}
         ).values_list("token_key", "user_id", "expiry", "user__is_active")
     }
-    # A ban deletes the user's tokens: a missing token of a banned user means `kicked`.
+    # A ban deletes the user's tokens: a missing token of a banned user means `kicked`
+    # (closing one's own account deletes them too, and means `logout`).
     missing = {user_id for user_id, key in pairs if (user_id, key) not in found}
+    inactive = {user_id for (user_id, _), (_, active) in found.items() if not active}
     banned = set(
-        get_user_model().objects.filter(pk__in=missing, is_active=False)
-        .values_list("pk", flat=True)
-    ) if missing else set()
+        get_user_model().objects.filter(
+            pk__in=missing | inactive, is_active=False, deleted_at__isnull=True
+        ).values_list("pk", flat=True)
+    ) if missing | inactive else set()
     answer: dict[tuple[int, str], str | None] = {}
     for pair in pairs:
         state = found.get(pair)
-        if state is None:
-            answer[pair] = "kicked" if pair[0] in banned else "logout"
-        elif not state[1]:
-            answer[pair] = "kicked"
+        if state is None or not state[1]:
+            answer[pair] = KICKED if pair[0] in banned else LOGOUT
         elif state[0] is not None and state[0] < now:
-            answer[pair] = "expired"
+            answer[pair] = EXPIRED
         else:
             answer[pair] = None
     return answer

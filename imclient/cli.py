@@ -3,6 +3,9 @@
     python -m imclient --server URL --username U --password P send --to 7 "hello"
     python -m imclient --server URL --username U --password P listen --count 10
     python -m imclient --server URL --username U --password P chat --group 3
+    python -m imclient --server URL --username U --password P block 7
+    (and unblock, blocks, sessions, revoke-session, logout-all, change-password,
+    delete-account: imclient/cli_account.py)
 
 Exit status: 0 done, 1 error, 2 bad usage, 3 the server ended the session
 (kicked, logged out, replaced), 130 interrupted.
@@ -24,6 +27,7 @@ from improto.channels import g_channel, p_channel
 from improto.frames import ack as ack_frame
 from improto.vocabulary import EMOJI, TEXT
 
+from . import cli_account
 from .client import Client
 from .errors import ApiError, IMError, SessionEnded
 from .models import Message, Status
@@ -70,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _target(chat)
     chat.add_argument("--history", type=int, default=20,
                       help="messages of history to show on open (default 20)")
+    cli_account.add_account_commands(commands)
     return parser
 
 
@@ -86,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--server is required")
     if not args.token and not (args.username and args.password):
         parser.error("give --username and --password, or --token")
+    cli_account.check_usage(parser, args)
     try:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:
@@ -100,6 +106,8 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         if not args.token:
             await client.login(args.username, args.password)
+        if args.command in cli_account.COMMANDS:
+            return await cli_account.run_account_command(client, args)
         await client.connect(args.address, timeout=args.timeout)
         if args.command == "send":
             return await _send(client, args)
@@ -233,7 +241,7 @@ class Chat:
             text = line.strip()
             if text == "/quit":
                 return
-            if not text:
+            if not text or await cli_account.chat_command(self.client, text, self.say):
                 continue
             if not self.client.online:
                 self.say("*** offline: the message goes out when the link returns")

@@ -23,6 +23,7 @@ from improto.errors import ProtocolError
 from improto.frames import Limits, Send, command_to_dict, parse_command
 from improto.vocabulary import TEXT
 
+from .account import AccountControl, login_body
 from .connection import split_tcp_address
 from .errors import (
     ApiError,
@@ -70,7 +71,7 @@ class MessageStream:
                 return message
 
 
-class Client:
+class Client(AccountControl):
     """An IM session for one user on one device.
 
     `device` names this client to the server; one live connection per
@@ -177,7 +178,7 @@ class Client:
         by itself if the token expires). Returns the user object."""
         try:
             answer = await self._rest.call(
-                "POST", "/api/auth/login/", body={"username": username, "password": password}
+                "POST", "/api/auth/login/", body=login_body(username, password, self.device)
             )
         except ApiError as error:
             if error.status in (400, 401, 403):

@@ -7,6 +7,7 @@ extensions among the subclasses of its extension classes.
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
 
 
 class NonEmptyFileFieldSchema(OpenApiSerializerFieldExtension):
@@ -21,6 +22,20 @@ class NonEmptyFileFieldSchema(OpenApiSerializerFieldExtension):
         if direction == "request" and not self.target.allow_empty_file:
             schema["minLength"] = 1
         return schema
+
+
+class DeleteWithBodySchema(AutoSchema):
+    """For a view whose DELETE takes a JSON body (DELETE /api/users/me/ {password}):
+    drf-spectacular documents request bodies of PUT, PATCH and POST only."""
+
+    def _get_request_body(self, direction="request"):
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
 
 
 _DETAIL_ERROR = {"$ref": "#/components/schemas/DetailError"}

@@ -358,6 +358,15 @@ SPECTACULAR_SETTINGS = {
 WHITENOISE_USE_FINDERS = True
 
 IM_TOKEN_TTL_S = _env_int("IM_TOKEN_TTL_S", 30 * 24 * 3600, minimum=1)
+# How long the username of a closed account stays taken before anyone may register it
+# (0: free at once).
+IM_USERNAME_HOLD_DAYS = _env_int("IM_USERNAME_HOLD_DAYS", 30, minimum=0)
+if IM_USERNAME_HOLD_DAYS > 36500:
+    raise ImproperlyConfigured(
+        f"IM_USERNAME_HOLD_DAYS must be at most 36500 (a century), got {IM_USERNAME_HOLD_DAYS}"
+    )
+# knox's token model is swappable; naming it lets other models point at it.
+KNOX_TOKEN_MODEL = "knox.AuthToken"
 REST_KNOX = {
     "TOKEN_TTL": timedelta(seconds=IM_TOKEN_TTL_S),
     "AUTH_HEADER_PREFIX": "Token",

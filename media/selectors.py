@@ -65,7 +65,8 @@ def media_readable(*, user_id: int, media_id: str) -> MediaFile | None:
     check as reading that channel's history); and, for the image that is its owner's
     current avatar, every signed-in user, since profiles are visible to all of them.
     """
-    media = MediaFile.objects.filter(pk=media_id).first()
+    # A closed account's files are served to nobody (accounts.closing).
+    media = MediaFile.objects.filter(pk=media_id, owner__deleted_at__isnull=True).first()
     if media is None:
         return None
     if media.owner_id == user_id:

@@ -6,12 +6,18 @@ class MessagingConfig(AppConfig):
     name = 'messaging'
 
     def ready(self) -> None:
-        from accounts.signals import users_deleting
+        from accounts.signals import account_closed, users_deleting
         from media.signals import channel_read_check
         from messaging.selectors.channels import channel_readable_any
-        from messaging.services.groups import groups_repair_after_users_deleted
+        from messaging.services.groups import (
+            groups_leave_after_account_closed,
+            groups_repair_after_users_deleted,
+        )
 
         channel_read_check.connect(channel_readable_any, dispatch_uid="messaging.channel-read")
         users_deleting.connect(
             groups_repair_after_users_deleted, dispatch_uid="messaging.repair-groups"
+        )
+        account_closed.connect(
+            groups_leave_after_account_closed, dispatch_uid="messaging.leave-groups"
         )

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from messaging.apis.channels import BIGINT, FIELD_ERRORS, UNAUTHENTICATED
-from messaging.selectors.presence import users_sharing_a_channel
+from messaging.selectors.presence import presence_visible_to
 from realtime.gateway import gateway_for
 from realtime.locator import get_locator
 
@@ -59,13 +59,14 @@ class PresenceApi(APIView):
         description=(
             '`{"<id>": {"online": bool, "last_seen": ms or null}}`. Users who share no '
             "channel with the caller (themself, a private channel that has a message, "
-            "or a group both are in) are left out of the answer, as are unknown ids."
+            "or a group both are in) are left out of the answer, as are unknown ids and "
+            "users who blocked the caller."
         ),
     )
     def get(self, request):
         query = PresenceQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        visible = users_sharing_a_channel(
+        visible = presence_visible_to(
             user_id=request.user.pk, candidate_ids=query.validated_data["users"]
         )
         answer = get_locator().presence(sorted(visible))

@@ -1,7 +1,9 @@
-"""Whose presence a user may see: only people they share a channel with."""
+"""Whose presence a user may see: only people they share a channel with, and who
+have not blocked them."""
 
 from __future__ import annotations
 
+from accounts.blocking import blockers_among
 from messaging.models import ChannelState, Membership
 
 
@@ -36,3 +38,10 @@ def users_sharing_a_channel(*, user_id: int, candidate_ids: list[int]) -> set[in
     )
     found.update(private_as_a.union(private_as_b, group_fellows))
     return found
+
+
+def presence_visible_to(*, user_id: int, candidate_ids: list[int]) -> set[int]:
+    """The ids among `candidate_ids` whose presence `user_id` may see: those sharing a
+    channel with them (above), less those who blocked them."""
+    sharing = users_sharing_a_channel(user_id=user_id, candidate_ids=candidate_ids)
+    return sharing - blockers_among(user_id=user_id, candidate_ids=sharing - {user_id})

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 
+from accounts.blocking import blockers_among
 from improto.channels import MAX_ID, g_channel
 from messaging.models import ChannelState, Group, Membership
 
@@ -86,6 +87,7 @@ def group_create(
     _require_active_users(others)
 
     with transaction.atomic():
+        _refuse_blockers(owner.pk, others)
         group = Group.objects.create(
             name=name, owner=owner, public=bool(public), member_count=1 + len(others)
         )
@@ -155,6 +157,7 @@ def group_members_add(*, actor, group_id: int, user_ids: Iterable[int]) -> tuple
         group = _lock_group(group_id)
         _require_owner(group, actor)
         _require_active_users(ids)
+        _refuse_blockers(actor.pk, ids)
         present = set(
             Membership.objects.filter(group=group, user_id__in=ids).values_list(
                 "user_id", flat=True
@@ -273,6 +276,22 @@ def _require_active_users(ids: set[int]) -> None:
         raise UnknownUsers(missing)
 
 
+def _refuse_blockers(actor_id: int, ids: set[int]) -> None:
+    """Nobody is added to a group by someone they blocked. The actor's row is locked
+    first, as creating a block locks it (accounts.blocking): a block that commits
+    before this transaction is seen, one that commits later waits for it."""
+    if not ids:
+        return
+    if connection.features.has_select_for_update:
+        list(
+            get_user_model().objects.select_for_update(no_key=True)
+            .filter(pk=actor_id).values_list("pk", flat=True)
+        )
+    if blockers_among(user_id=actor_id, candidate_ids=ids):
+        # Which of them is not said: a block is not revealed.
+        raise NotAllowed("you cannot add some of these users to a group")
+
+
 def groups_repair_after_users_deleted(sender=None, *, users, **kwargs):
     """The answer to accounts' `users_deleting`: the groups the users are members of,
     read before they go, repaired once they are gone (their memberships go with them,
@@ -286,3 +305,17 @@ def groups_repair_after_users_deleted(sender=None, *, users, **kwargs):
             group_repair(group_id=group_id)
 
     return repair
+
+
+def groups_leave_after_account_closed(sender=None, *, user_id: int, **kwargs) -> None:
+    """The answer to accounts' `account_closed`: the account leaves every group it was
+    in, as a member leaving would (an owner hands the group on); its messages stay."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    group_ids = Membership.objects.filter(user_id=user_id).values_list("group_id", flat=True)
+    for group_id in sorted(set(group_ids)):
+        try:
+            group_leave(user=user, group_id=group_id)
+        except GroupError:
+            continue  # left meanwhile

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from accounts.blocking import blocked_pairs
 from improto.channels import g_channel, p_channel
 from improto.errors import FORBIDDEN, INVALID, NOT_FOUND
 from improto.vocabulary import AUDIO, FILE, IMAGE, MEDIA_TYPES, VIDEO
@@ -72,6 +73,9 @@ def _send_batch(requests: Sequence[SendRequest]) -> list[SendOutcome]:
     senders, users = _active_senders_and_recipients(
         {r.sender_id for r in requests}, {r.to for r in requests if r.to is not None}
     )
+    # Read after the senders' rows are locked: a block of one of them committed before
+    # this point is seen, and one committing later waits for this batch (accounts.blocking).
+    blocked = blocked_pairs((r.sender_id, r.to) for r in requests if r.to is not None)
     groups = _group_members({r.group for r in requests if r.group is not None})
     media = media_for_send(r.body.get("media") for r in requests if r.type in MEDIA_TYPES)
 
@@ -79,7 +83,7 @@ def _send_batch(requests: Sequence[SendRequest]) -> list[SendOutcome]:
     accepted: list[tuple[int, NewMessage, frozenset[int]]] = []
     grants: list[tuple[str, str]] = []
     for index, request in enumerate(requests):
-        refused = _refusal(request, senders, users, groups, media)
+        refused = _refusal(request, senders, users, groups, media, blocked)
         if refused is not None:
             outcomes.append(SendOutcome(refused=refused))
             continue
@@ -126,6 +130,7 @@ def _refusal(
     users: set[int],
     groups: dict[int, frozenset[int]],
     media: dict[str, MediaFile],
+    blocked: set[tuple[int, int]],
 ) -> SendRefused | None:
     if request.sender_id not in senders:
         return SendRefused(FORBIDDEN, "this account is disabled")
@@ -148,6 +153,9 @@ def _refusal(
         return None
     if request.to not in users:
         return SendRefused(NOT_FOUND, f"no such user: {request.to}")
+    if (request.sender_id, request.to) in blocked:
+        # Only the code: the sender is not told why beyond it.
+        return SendRefused(FORBIDDEN, "you cannot send to this user")
     return None
 
 

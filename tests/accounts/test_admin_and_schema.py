@@ -2,7 +2,7 @@ import pytest
 from django.core.management import call_command
 from knox.models import AuthToken
 
-from accounts.models import User
+from accounts.models import Block, TokenSession, User
 from tests.accounts.factories import PASSWORD, make_user, token_for
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +111,28 @@ def test_user_admin_refuses_a_unicode_case_variant_username(staff_client):
 
     assert response.status_code == 200  # the form again, with the error
     assert User.objects.count() == 2  # the superuser and Émile
+
+
+def test_token_admin_shows_the_device_and_block_admin_lists_blocks(staff_client):
+    alice, bob = make_user("alice"), make_user("bob")
+    token, _ = AuthToken.objects.create(user=alice)
+    TokenSession.objects.create(token=token, device="phone-7")
+    token_for(bob)  # a token with no session row shows an empty device
+    Block.objects.create(blocker=alice, blocked=bob)
+
+    tokens = staff_client.get("/admin/knox/authtoken/")
+    assert tokens.status_code == 200 and b"phone-7" in tokens.content
+    blocks = staff_client.get("/admin/accounts/block/", {"q": "bob"})
+    assert blocks.status_code == 200 and blocks.context["cl"].result_count == 1
+    assert staff_client.get("/admin/accounts/block/add/").status_code == 403
+
+
+def test_schema_describes_account_control(anon):
+    paths = anon.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()[
+        "paths"]
+    assert {"/api/blocks/", "/api/blocks/{user_id}/", "/api/auth/sessions/",
+            "/api/auth/sessions/{session_id}/", "/api/auth/logout-all/",
+            "/api/auth/password/"} <= set(paths)
+    delete_me = paths["/api/users/me/"]["delete"]
+    assert delete_me["requestBody"]["required"] is True
+    assert {"204", "400", "401", "429"} <= set(delete_me["responses"])

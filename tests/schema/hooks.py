@@ -9,7 +9,10 @@ for the run, passed in IM_FUZZ_* variables); requests generated as invalid are s
 as generated. No check is switched off or loosened.
 
 POST /api/auth/logout/ revokes the token it is sent with: each call gets a token of
-its own, so the run's token keeps working.
+its own, so the run's token keeps working. The calls that sign out other sessions,
+change the password or close the account are sent, instead of as the run's user, as
+a user registered for that one call (with its password where the body asks for one),
+so the run's user and token keep working too.
 """
 
 from __future__ import annotations
@@ -63,15 +66,52 @@ def _realistic_body(path: str, body: dict) -> None:
         body["members"] = users[: len(body["members"])]
     elif path == "/api/groups/{group_id}/members/" and "user_ids" in body:
         body["user_ids"] = users[: len(body["user_ids"])]
+    elif path == "/api/blocks/" and "user_id" in body:
+        body["user_id"] = users[1 + body["user_id"] % (len(users) - 1)]  # not oneself
+    elif path == "/api/auth/password/":
+        body["old_password"] = _THROWAWAY_PASSWORD
+        body["new_password"] = secrets.token_urlsafe(18)
+    elif path == "/api/users/me/" and "password" in body:
+        body["password"] = _THROWAWAY_PASSWORD
+
+
+# Operations that would revoke the run's token or lock its user out.
+_THROWAWAY_USER = {
+    ("POST", "/api/auth/logout-all/"),
+    ("POST", "/api/auth/password/"),
+    ("DELETE", "/api/auth/sessions/{session_id}/"),
+    ("DELETE", "/api/users/me/"),
+}
+_THROWAWAY_PASSWORD = "a throwaway password 4 fuzzing"
+
+
+def _post(path: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        os.environ["IM_FUZZ_BASE_URL"] + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _throwaway_token() -> str:
+    """A token of a user registered for one call."""
+    credentials = {"username": f"fzthrow{os.getpid()}x{next(_counter)}",
+                   "password": _THROWAWAY_PASSWORD}
+    _post("/api/auth/register/", credentials)
+    return _post("/api/auth/login/", credentials)["token"]
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
     path = case.operation.path
     headers = case.headers or {}
-    if path == "/api/auth/logout/" and headers.get("Authorization") == _RUN_TOKEN:
+    if headers.get("Authorization") == _RUN_TOKEN:
         # Whatever else the case does, it must not revoke the run's token.
-        case.headers = {**headers, "Authorization": f"Token {_fresh_token()}"}
+        if path == "/api/auth/logout/":
+            case.headers = {**headers, "Authorization": f"Token {_fresh_token()}"}
+        elif (case.operation.method.upper(), path) in _THROWAWAY_USER:
+            case.headers = {**headers, "Authorization": f"Token {_throwaway_token()}"}
     if _positive(case) and isinstance(case.body, dict):
         _realistic_body(path, case.body)
     # Cases generated as invalid are sent as generated: the server must refuse them.

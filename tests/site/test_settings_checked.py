@@ -35,3 +35,15 @@ def test_the_outbound_bound_holds_two_sync_pages():
     result = manage(_env(IM_OUTBOUND_BYTES="1048576", IM_SYNC_MAX_BYTES="1048576"), "check")
     assert result.returncode != 0
     assert "IM_OUTBOUND_BYTES must be at least twice IM_SYNC_MAX_BYTES" in result.stderr
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("-1", "IM_USERNAME_HOLD_DAYS must be at least 0"),
+    ("36501", "IM_USERNAME_HOLD_DAYS must be at most 36500"),
+    ("a month", "IM_USERNAME_HOLD_DAYS must be an integer"),
+])
+def test_the_username_hold_is_checked(value, message):
+    result = manage(_env(IM_USERNAME_HOLD_DAYS=value), "check")
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert manage(_env(IM_USERNAME_HOLD_DAYS="0"), "check").returncode == 0
