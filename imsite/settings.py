@@ -149,6 +149,8 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "notifications",
+    # The browser client served at / (static ES modules, no build step).
+    "webclient",
 ]
 
 MIDDLEWARE = [

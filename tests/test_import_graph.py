@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
     "accounts", "bench", "imclient", "improto", "imsite", "media", "messaging",
-    "notifications", "realtime",
+    "notifications", "realtime", "webclient",
 )
 # Higher imports lower, never the other way.
 LAYERS = {"improto": 0, "accounts": 1, "media": 2, "messaging": 3, "realtime": 4}
