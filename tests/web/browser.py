@@ -19,7 +19,8 @@ def chromium_path() -> str:
         path = shutil.which(name)
         if path:
             return path
-    raise RuntimeError("no chromium on PATH: run scripts/test-services.sh (apt-get install chromium)")
+    raise RuntimeError("no chromium on PATH: run scripts/test-services.sh "
+                       "(it runs apt-get install chromium)")
 
 
 async def launch(playwright: Playwright) -> Browser:
@@ -80,6 +81,9 @@ class ChatPage:
             channel,
         )
         return [(seq, text) for seq, text in shown]
+
+    def unread(self, channel: str):
+        return self.conversation(channel).get_by_test_id("unread")
 
     async def wait_shown(self, channel: str, count: int) -> list[tuple[int, str]]:
         await self.page.wait_for_function(

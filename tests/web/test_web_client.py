@@ -76,10 +76,10 @@ async def test_two_people_chat_through_cut_links_and_a_restart(make_deployment):
             await expect(alice.conversation(channel)).to_have_count(1)
             await alice.send("hello bob 👋")
             await expect(bob.conversation(channel)).to_have_count(1, timeout=WAIT_MS)
-            await expect(bob.conversation(channel).get_by_test_id("unread")).to_have_text("1")
+            await expect(bob.unread(channel)).to_have_text("1")
             await bob.conversation(channel).click()
             assert await bob.wait_shown(channel, 1) == [(1, "hello bob 👋")]
-            await expect(bob.conversation(channel).get_by_test_id("unread")).to_have_text("0")
+            await expect(bob.unread(channel)).to_have_text("0")
 
             # A wire client (TCP, straight to the server) writes to Alice; she answers.
             carol = await make_user(server.base_url, "carol")
@@ -158,7 +158,8 @@ async def test_group_image_unread_counts_and_history(make_deployment):
     async with async_playwright() as playwright:
         browser = await launch(playwright)
         # Alice on a phone-sized screen, Bob on a desktop one.
-        alice = await ChatPage.open(browser, server.base_url, viewport={"width": 390, "height": 740},
+        alice = await ChatPage.open(browser, server.base_url,
+                                    viewport={"width": 390, "height": 740},
                                     is_mobile=True, has_touch=True)
         bob = await ChatPage.open(browser, server.base_url)
         alice_name, bob_name = name("alice"), name("bob")
@@ -174,28 +175,26 @@ async def test_group_image_unread_counts_and_history(make_deployment):
         await expect(current).to_have_count(1)
         channel = await current.get_attribute("data-channel")
         assert channel.startswith("g:")
-        await expect(bob.conversation(channel)).to_have_count(1, timeout=WAIT_MS)
 
-        # An image: uploaded, sent as a media message, shown inline to both.
+        # An image: uploaded, sent as a media message, shown inline to both. The
+        # group's first message is how Bob's page learns of the group.
         await alice.page.locator("#attach").set_input_files(
             {"name": "red.png", "mimeType": "image/png", "buffer": png(64, 48)})
-        await expect(bob.conversation(channel).get_by_test_id("unread")).to_have_text("1", timeout=WAIT_MS)
+        await expect(bob.unread(channel)).to_have_text("1", timeout=WAIT_MS)
         await alice.send("two")
         await alice.send("three")
-        await expect(bob.conversation(channel).get_by_test_id("unread")).to_have_text("3", timeout=WAIT_MS)
+        await expect(bob.unread(channel)).to_have_text("3", timeout=WAIT_MS)
         await bob.conversation(channel).click()
-        await expect(bob.conversation(channel).get_by_test_id("unread")).to_have_text("0")
+        await expect(bob.unread(channel)).to_have_text("0")
         for page in (alice, bob):
             image = page.page.locator(f'[data-testid="message"][data-channel="{channel}"] img')
             await expect(image).to_have_count(1, timeout=WAIT_MS)
             await page.page.wait_for_function(
-                "(img) => img.complete && img.naturalWidth === 64", arg=await image.element_handle(),
-                timeout=WAIT_MS)
+                "(img) => img.complete && img.naturalWidth === 64",
+                arg=await image.element_handle(), timeout=WAIT_MS)
 
         # History: 120 more messages from a wire client; a newly opened page shows the
         # newest and loads older pages as Bob scrolls up, until all are there once.
-        status, group = await ahttp(server.base_url, "GET", f"/api/groups/{channel[2:]}/",
-                                    token=None)
         dave = await make_user(server.base_url, "dave")
         owner_token = await alice.page.evaluate("imApp.client.token")
         status, _ = await ahttp(server.base_url, "POST", f"/api/groups/{channel[2:]}/members/",
@@ -209,8 +208,8 @@ async def test_group_image_unread_counts_and_history(make_deployment):
             await wire.acks(120)
         finally:
             await wire.close()
-        await expect(alice.conversation(channel).get_by_test_id("unread")).to_have_text(
-            "0", timeout=WAIT_MS)  # Alice has the group open
+        # Alice has the group open: what arrives there is read at once.
+        await expect(alice.unread(channel)).to_have_text("0", timeout=WAIT_MS)
         later = await ChatPage.open(browser, server.base_url)
         await later.by("login-username").fill(bob_name)
         await later.by("login-password").fill("correct horse battery staple")
@@ -223,9 +222,7 @@ async def test_group_image_unread_counts_and_history(make_deployment):
             if len(await later.shown(channel)) == 123:
                 break
             await later.page.locator("#messages").evaluate("(box) => { box.scrollTop = 0; }")
-            await later.page.wait_for_function(
-                "([c, n]) => document.querySelectorAll(`[data-testid=message][data-channel='${c}']`).length > n",
-                arg=[channel, len(await later.shown(channel))], timeout=WAIT_MS)
+            await later.wait_shown(channel, len(await later.shown(channel)) + 1)
         shown = await later.shown(channel)
         assert [seq for seq, _ in shown] == list(range(1, 124))
         assert [text for _, text in shown[3:]] == [f"old {i}" for i in range(120)]
@@ -245,14 +242,16 @@ async def test_sequence_tracker_in_the_browser(make_deployment):
             let clock = 0;
             const t = new SeqTracker(() => clock);
             const out = [];
-            const take = (seq) => out.push(...t.offer({ channel: "g:1", seq }).map((i) => i.message.seq));
+            const take = (seq) => out.push(
+                ...t.offer({ channel: "g:1", seq }).map((i) => i.message.seq));
             take(2); take(3);
             const gapAt0 = t.gaps(300).length;
             clock = 301;
             const gapAfter = t.gaps(300);
             take(1); take(2); take(1); take(5);
             const base = t.advanceTo("g:1", 4).map((i) => i.message.seq);
-            return { out, gapAt0, gapAfter, base, position: t.position("g:1"), hole: t.hasGap("g:1") };
+            return { out, gapAt0, gapAfter, base, position: t.position("g:1"),
+                     hole: t.hasGap("g:1") };
         }""")
         assert result == {"out": [1, 2, 3], "gapAt0": 0, "gapAfter": ["g:1"], "base": [5],
                           "position": 5, "hole": False}
