@@ -9,7 +9,7 @@ TCP_PORT ?= 9000
 # The PostgreSQL server the second test pass uses; each run makes its own databases on it.
 TEST_PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run test test-sqlite test-postgres lint fuzz bench bench-quick clean
+.PHONY: install run test test-sqlite test-postgres lint fuzz bench bench-quick web-screenshot clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ fuzz: install
 	IM_DATA_DIR=$$(mktemp -d) IM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IM_FUZZ_SEED=$(FUZZ_SEED) \
 		IM_FUZZ_TIMEOUT_S=7000 \
 		$(BIN)/pytest tests/schema -o timeout=7200 -q
+
+# The picture of a conversation in docs/web.md, taken by the browser test.
+web-screenshot: install
+	bash scripts/test-services.sh
+	IM_DATA_DIR=$$(mktemp -d) IM_WEB_SCREENSHOT_DIR=$(CURDIR)/docs \
+		$(BIN)/pytest -q tests/web -k two_people
 
 $(BIN)/.bench-installed: $(BIN)/.installed requirements-bench.txt
 	$(BIN)/pip install -q -r requirements-bench.txt

@@ -28,7 +28,7 @@ PACKAGES = (
 )
 # Higher imports lower, never the other way.
 LAYERS = {"improto": 0, "accounts": 1, "media": 2, "messaging": 3, "realtime": 4}
-DJANGO_APPS = ("accounts", "media", "messaging", "notifications", "realtime")
+DJANGO_APPS = ("accounts", "media", "messaging", "notifications", "realtime", "webclient")
 
 
 def _module_name(path: Path) -> str:

@@ -104,6 +104,10 @@ async def test_two_people_chat_through_cut_links_and_a_restart(make_deployment):
                 await bob.send(f"bob {i}")
                 sent += [f"alice {i}", f"bob {i}"]
                 if i in (1, 4):
+                    # Both have a live WebSocket through the proxy (and these sends
+                    # on it, most not yet acked): cut them all.
+                    await alice.wait_online()
+                    await bob.wait_online()
                     assert proxy.cut() >= 2
             await assert_same_conversation(alice, bob, channel, sent)
 

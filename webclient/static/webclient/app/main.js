@@ -12,6 +12,10 @@ const PRESENCE_POLL_MS = 30000;
 const LINK_REFRESH_MS = 4 * 60 * 1000; // signed media links live IM_MEDIA_LINK_TTL_S (300 s)
 const EMOJI = ["👍", "❤️", "😂", "😮", "😢", "🎉", "🙏", "👋", "🔥", "✅"];
 const SESSION_KEY = "im.session";
+// The server this page talks to: its own origin, unless the page names another in
+// <meta name="im-server" content="https://chat.example.com"> (that server must then
+// allow this page's origin for REST, and this page's CSP must allow that server).
+const SERVER = document.querySelector('meta[name="im-server"]')?.content || location.origin;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -152,7 +156,7 @@ class App {
       error.textContent = "Enter a username and a password.";
       return;
     }
-    const client = new IMClient({ device: tabDevice() });
+    const client = new IMClient({ baseUrl: SERVER, device: tabDevice() });
     try {
       if (register) await client.register(username, password);
       await client.login(username, password);
@@ -195,7 +199,7 @@ class App {
     $("main").classList.remove("show-chat");
     $("me").textContent = user.display_name || user.username || "";
     this.me = user;
-    const client = new IMClient({ device: tabDevice(), token, user });
+    const client = new IMClient({ baseUrl: SERVER, device: tabDevice(), token, user });
     this.client = client;
     this.users.set(user.id, Promise.resolve(user));
     client.addEventListener("status", (event) => this.showStatus(event.detail));
