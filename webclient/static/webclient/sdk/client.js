@@ -450,7 +450,9 @@ export class IMClient extends EventTarget {
   }
 
   startHeartbeat(link, intervalMs) {
-    const deadAfter = 2 * intervalMs + 2000;
+    // Three intervals, as the server allows: a hidden tab's timers may fire late
+    // (browsers throttle them), and a late check must not drop a live link.
+    const deadAfter = 3 * intervalMs + 2000;
     let nextBeat = now() + intervalMs;
     link.timers.push(setInterval(() => {
       const t = now();
