@@ -121,6 +121,12 @@ class App {
     $("emoji-panel").append(...EMOJI.map((emoji) => el("button", {
       type: "button", class: "emoji", "aria-label": `Send ${emoji}`, onclick: () => this.sendEmoji(emoji),
     }, emoji)));
+    $("emoji-panel").addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        this.toggleEmoji(false);
+        $("emoji-button").focus();
+      }
+    });
     $("back").addEventListener("click", () => this.closeChat());
     $("messages").addEventListener("scroll", () => this.onScroll());
     document.addEventListener("visibilitychange", () => this.markCurrentRead());
