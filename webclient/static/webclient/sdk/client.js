@@ -151,6 +151,8 @@ export class IMClient extends EventTarget {
     this.pending = new Map(); // client id -> {frame, channel, sentOn, resolve, reject, promise}
     this.requests = new Map(); // request id -> {resolve, reject, timer, link}
     this.requestCounter = 0;
+    this.readIds = new Set(); // ids of recent `read` frames
+    this.readUnsupported = false; // the server answered `read` with unknown_type
     this.link = null;
     this.redirect = null;
     this.needBaseline = true;
@@ -541,6 +543,7 @@ export class IMClient extends EventTarget {
     const pending = this.pending.get(frame.id);
     if (!pending) {
       if (code === "bad_token") throw new SessionEnded("bad_token");
+      if (code === "unknown_type" && this.readIds.has(frame.id)) this.readUnsupported = true;
       this.emit("frame", frame);
       return;
     }
@@ -734,8 +737,11 @@ export class IMClient extends EventTarget {
   // which is harmless): tell the server how far this user has read, or that they type.
   markRead(channel, seq) {
     const link = this.link;
-    if (!link || !link.authed || link.closed) return;
-    link.send({ type: "read", id: `r${++this.requestCounter}`, channel, seq });
+    if (this.readUnsupported || !link || !link.authed || link.closed) return;
+    const id = `r${++this.requestCounter}`;
+    this.readIds.add(id);
+    if (this.readIds.size > 100) this.readIds.delete(this.readIds.values().next().value);
+    link.send({ type: "read", id, channel, seq });
   }
 
   typing(channel) {
