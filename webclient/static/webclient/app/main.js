@@ -323,8 +323,12 @@ class App {
     let conv = this.conversations.get(channel);
     if (!conv) {
       conv = new Conversation(channel);
+      if (conv.kind === "private") {
+        conv.peer = conv.members[0] === this.me.id ? conv.members[1] : conv.members[0];
+      }
       this.conversations.set(channel, conv);
-      this.describe(conv);
+      // After the caller has filled in what it knows (a group's name from the list).
+      queueMicrotask(() => this.describe(conv));
     }
     return conv;
   }
@@ -332,8 +336,6 @@ class App {
   async describe(conv) {
     try {
       if (conv.kind === "private") {
-        const me = this.me.id;
-        conv.peer = conv.members[0] === me ? conv.members[1] : conv.members[0];
         conv.title = await this.userName(conv.peer);
       } else if (conv.title === conv.channel) {
         const group = await this.client.api("GET", `/api/groups/${conv.group}/`);
@@ -859,7 +861,6 @@ class App {
     const conv = this.current;
     if (!conv || !this.client) return;
     $("chat-error").textContent = "";
-    if (conv.kind === "private" && conv.peer === null) await this.describe(conv);
     try {
       await this.client.send({ type, body, ...this.target(conv) });
     } catch (error) {
