@@ -13,6 +13,7 @@ import asyncio
 import io
 import os
 import secrets
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,6 @@ async def test_page_is_served_with_a_strict_policy(make_deployment):
     assert status == 200
 
     def head() -> dict:
-        import urllib.request
         with urllib.request.urlopen(server.base_url + "/", timeout=10) as response:
             return {"status": response.status, "csp": response.headers["Content-Security-Policy"],
                     "type": response.headers["Content-Type"], "body": response.read().decode()}
