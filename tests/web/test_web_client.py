@@ -234,8 +234,9 @@ async def test_group_image_unread_counts_and_history(make_deployment):
         await browser.close()
 
 
-async def test_sequence_tracker_in_the_browser(make_deployment):
-    """The SDK's tracker, run by the browser: once each, in order, holes reported."""
+async def test_tracker_and_corrections_in_the_browser(make_deployment):
+    """The SDK's tracker, run by the browser: once each, in order, holes reported;
+    the app's model applies edits and recalls."""
     server = make_deployment().start_server()
     async with async_playwright() as playwright:
         browser = await launch(playwright)
@@ -259,4 +260,24 @@ async def test_sequence_tracker_in_the_browser(make_deployment):
         }""")
         assert result == {"out": [1, 2, 3], "gapAt0": 0, "gapAfter": ["g:1"], "base": [5],
                           "position": 5, "hole": False}
+
+        # Edits and recalls (section 11) change their target in place, count as no
+        # new message, and an older copy from history does not undo them.
+        corrected = await page.evaluate("""async () => {
+            const { Conversation, preview } = await import(
+                "/static/webclient/app/conversations.js");
+            const c = new Conversation("p:1:2");
+            const msg = (seq, type, extra) => ({ channel: "p:1:2", seq, ts: seq * 10, from: 1,
+                                                 type, ...extra });
+            c.put(msg(1, "text", { body: { text: "helo" } }));
+            c.put(msg(2, "text", { body: { text: "bye" } }));
+            const edited = c.correct(msg(3, "edit", { target: 1, body: { text: "hello" } }));
+            c.correct(msg(4, "recall", { target: 2 }));
+            const stale = c.put(msg(1, "text", { body: { text: "helo" } }));
+            return { first: c.messages.get(1).body.text, edited: edited.edited,
+                     second: c.messages.get(2).body, recalled: c.messages.get(2).recalled,
+                     last: preview(c.lastMessage), stale, lastSeq: c.lastSeq };
+        }""")
+        assert corrected == {"first": "hello", "edited": 30, "second": {}, "recalled": 40,
+                             "last": "message removed", "stale": False, "lastSeq": 4}
         await browser.close()
