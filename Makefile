@@ -22,7 +22,7 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/python manage.py migrate --noinput -v0
 	@echo "REST and WebSocket on http://$(HOST):$(HTTP_PORT) (ws://$(HOST):$(HTTP_PORT)/ws/), TCP on $(HOST):$(TCP_PORT)"
-	@echo "API docs: http://$(HOST):$(HTTP_PORT)/api/docs/   admin: http://$(HOST):$(HTTP_PORT)/admin/"
+	@echo "Web client: http://$(HOST):$(HTTP_PORT)/   API docs: http://$(HOST):$(HTTP_PORT)/api/docs/   admin: http://$(HOST):$(HTTP_PORT)/admin/"
 	$(BIN)/python manage.py imserver --host $(HOST) --http-port $(HTTP_PORT) --tcp-port $(TCP_PORT)
 
 lint: install
