@@ -9,7 +9,7 @@ TCP_PORT ?= 9000
 # The PostgreSQL server the second test pass uses; each run makes its own databases on it.
 TEST_PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run test test-sqlite test-postgres lint fuzz bench bench-quick clean
+.PHONY: install run test test-sqlite test-postgres lint fuzz bench bench-quick web-screenshot clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/python manage.py migrate --noinput -v0
 	@echo "REST and WebSocket on http://$(HOST):$(HTTP_PORT) (ws://$(HOST):$(HTTP_PORT)/ws/), TCP on $(HOST):$(TCP_PORT)"
-	@echo "API docs: http://$(HOST):$(HTTP_PORT)/api/docs/   admin: http://$(HOST):$(HTTP_PORT)/admin/"
+	@echo "Web client: http://$(HOST):$(HTTP_PORT)/   API docs: http://$(HOST):$(HTTP_PORT)/api/docs/   admin: http://$(HOST):$(HTTP_PORT)/admin/"
 	$(BIN)/python manage.py imserver --host $(HOST) --http-port $(HTTP_PORT) --tcp-port $(TCP_PORT)
 
 lint: install
@@ -53,6 +53,12 @@ fuzz: install
 	IM_DATA_DIR=$$(mktemp -d) IM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IM_FUZZ_SEED=$(FUZZ_SEED) \
 		IM_FUZZ_TIMEOUT_S=7000 \
 		$(BIN)/pytest tests/schema -o timeout=7200 -q
+
+# The picture of a conversation in docs/web.md, taken by the browser test.
+web-screenshot: install
+	bash scripts/test-services.sh
+	IM_DATA_DIR=$$(mktemp -d) IM_WEB_SCREENSHOT_DIR=$(CURDIR)/docs \
+		$(BIN)/pytest -q tests/web -k two_people
 
 $(BIN)/.bench-installed: $(BIN)/.installed requirements-bench.txt
 	$(BIN)/pip install -q -r requirements-bench.txt

@@ -97,6 +97,26 @@ def _env_ws_url(name: str) -> str | None:
     return raw
 
 
+def _env_origins(name: str) -> tuple[str, ...]:
+    """Comma-separated web origins, as browsers send them: scheme://host[:port]."""
+    origins = []
+    for raw in (_env(name, "") or "").split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        parts = urlsplit(raw)
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            parts = None
+        if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+                or parts.path or parts.query or parts.fragment or parts.username):
+            raise ImproperlyConfigured(
+                f"{name} must be origins like https://app.example.com, got {raw!r}")
+        origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return tuple(origins)
+
+
 def _env_header(name: str, default: str | None) -> tuple[str, str] | None:
     """`Header-Name: value` as Django's (META key, value); "off" for none."""
     raw = _env(name, default)
@@ -149,10 +169,14 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "notifications",
+    # The browser client served at / (static ES modules, no build step).
+    "webclient",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # CORS for /api/, only for the origins in IM_CORS_ORIGINS (none by default).
+    "imsite.cors.CorsMiddleware",
     # /static/ (admin, API docs) served by the server itself, DEBUG or not: there is
     # no separate web server in front of Daphne.
     "imsite.staticfiles.StaticFilesMiddleware",
@@ -356,6 +380,8 @@ SPECTACULAR_SETTINGS = {
 # WhiteNoise serves the apps' static folders where they are (no collectstatic step),
 # indexed once at start; with DEBUG it also picks up changed files.
 WHITENOISE_USE_FINDERS = True
+# Web pages of other origins allowed to call /api/ (the client at / needs none).
+IM_CORS_ORIGINS = _env_origins("IM_CORS_ORIGINS")
 
 IM_TOKEN_TTL_S = _env_int("IM_TOKEN_TTL_S", 30 * 24 * 3600, minimum=1)
 # How long the username of a closed account stays taken before anyone may register it

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", include("media.urls")),
     # Unknown API paths answer JSON even with DEBUG on (whose 404 page is HTML).
     re_path(r"^api/", errors.json_not_found),
+    path("", include("webclient.urls")),
 ]
 
 handler400 = errors.json_bad_request

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Make sure the services the tests need are there: a PostgreSQL server to create
-# databases on, and the redis-server program (tests start private instances of it).
+# databases on, the redis-server program (tests start private instances of it), and
+# Chromium for the web client's browser tests (Playwright drives the system's browser).
 set -euo pipefail
+
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  echo "installing chromium"
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
 
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "installing redis-server"

@@ -26,11 +26,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
     "accounts", "bench", "devtools", "imclient", "improto", "imsite", "media", "messaging",
-    "notifications", "realtime",
+    "notifications", "realtime", "webclient",
 )
 # Higher imports lower, never the other way.
 LAYERS = {"improto": 0, "accounts": 1, "media": 2, "messaging": 3, "realtime": 4}
-DJANGO_APPS = ("accounts", "media", "messaging", "notifications", "realtime")
+DJANGO_APPS = ("accounts", "media", "messaging", "notifications", "realtime", "webclient")
 
 
 def _module_name(path: Path) -> str:
