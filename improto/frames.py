@@ -15,6 +15,14 @@ import re
 from dataclasses import dataclass, fields
 
 from .channels import MAX_ID, parse_channel
+from .conversation import (
+    CONVERSATION_TYPES,
+    ReadMark,
+    Revise,
+    Typing,
+    conversation_to_dict,
+    parse_conversation,
+)
 from .errors import BAD_FRAME, INVALID, UNKNOWN_TYPE, ProtocolError
 
 PROTOCOL_VERSION = 1
@@ -23,7 +31,7 @@ DEFAULT_DEVICE = "default"
 
 CONTENT_TYPES = ("text", "emoji", "image", "video", "audio", "file")
 MEDIA_TYPES = ("image", "video", "audio", "file")
-CLIENT_TYPES = ("auth", "heartbeat", "sync", *CONTENT_TYPES)
+CLIENT_TYPES = ("auth", "heartbeat", "sync", *CONTENT_TYPES, *CONVERSATION_TYPES)
 OFFLINE_REASONS = (
     "rebalance", "shutdown", "kicked", "replaced", "logout", "slow", "flood", "expired",
 )
@@ -90,7 +98,7 @@ class SyncRange:
     limit: int
 
 
-Command = Auth | Heartbeat | Send | SyncChannels | SyncRange
+Command = Auth | Heartbeat | Send | SyncChannels | SyncRange | ReadMark | Typing | Revise
 
 
 # --- validation helpers -------------------------------------------------------------
@@ -171,6 +179,8 @@ def parse_command(obj: dict, limits: Limits = DEFAULT_LIMITS) -> Command:
         return Heartbeat(id=echo_id)
     if kind == "sync":
         return _parse_sync(fields, limits)
+    if kind in CONVERSATION_TYPES:
+        return parse_conversation(kind, fields, limits)
     return _parse_send(kind, fields, limits)
 
 
@@ -250,6 +260,8 @@ def command_to_dict(command: Command) -> dict:
         else:
             frame["group"] = command.group
         frame["body"] = dict(command.body)
+    elif isinstance(command, ReadMark | Typing | Revise):
+        return conversation_to_dict(command)
     else:
         raise TypeError(f"not a command: {command!r}")
     if command.id is not None:

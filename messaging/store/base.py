@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from improto.conversation import EDITED, RECALLED, TARGET
+
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
@@ -16,6 +18,7 @@ class NewMessage:
     body: dict
     recipient_id: int | None = None
     group_id: int | None = None
+    target: int | None = None  # an edit's or a recall's target seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,9 @@ class StoredMessage:
     body: dict
     recipient_id: int | None = None
     group_id: int | None = None
+    target: int | None = None
+    edited: int | None = None  # ts of the last edit of this message
+    recalled: int | None = None  # ts of its recall
 
     def to_frame(self) -> dict:
         """The message as every reader sees it on the wire (PROTOCOL.md section 4)."""
@@ -45,6 +51,12 @@ class StoredMessage:
             frame["group"] = self.group_id
         else:
             frame["to"] = self.recipient_id
+        if self.target is not None:
+            frame[TARGET] = self.target
+        if self.edited is not None:
+            frame[EDITED] = self.edited
+        if self.recalled is not None:
+            frame[RECALLED] = self.recalled
         return frame
 
 
@@ -69,6 +81,11 @@ class MessageStore(Protocol):
         self, channel: str, *, after: int = 0, before: int | None = None, limit: int = 100
     ) -> list[StoredMessage]:
         """Messages of a channel, ascending by seq; with only `before`, the newest below it."""
+
+    def revise(self, channel: str, seq: int, *, body: dict, edited: int | None = None,
+               recalled: int | None = None) -> None:
+        """Give a stored message its current state after an edit or a recall (within
+        the caller's transaction)."""
 
     def last_seqs(self, channels: Sequence[str]) -> dict[str, int]:
         """Last stored seq of each channel (0 for a channel with none)."""
