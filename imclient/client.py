@@ -24,10 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from improto.channels import parse_channel
+from improto.conversation import READ, TYPING
 from improto.errors import ProtocolError
 from improto.frames import PROTOCOL_VERSION, Limits, parse_command
 
 from .connection import Connection, ConnectionLost, open_connection, split_tcp_address
+from .conversation import ConversationMixin
 from .errors import (
     ApiError,
     AuthError,
@@ -139,7 +141,7 @@ class MessageStream:
                 return message
 
 
-class Client:
+class Client(ConversationMixin):
     """An IM session for one user on one device.
 
     `device` names this client to the server; one live connection per
@@ -195,6 +197,7 @@ class Client:
         self._logged_out = False
 
         self._tracker = SeqTracker()
+        self._init_conversation()
         self._queue: asyncio.Queue = asyncio.Queue()
         self._pending: dict[str, _PendingSend] = {}
         self._own_ids: set[str] = set()  # client ids chosen by the application
@@ -355,6 +358,7 @@ class Client:
             await asyncio.gather(self._runner, return_exceptions=True)
         self._fail_pending(ClientClosed("the client was closed"))
         self._queue.put_nowait(_END)
+        self._end_events()
         self._online_event.clear()
         self._set_status("closed")
         if self._store is not None:
@@ -376,6 +380,7 @@ class Client:
         self._ended = error
         self._fail_pending(error)
         self._queue.put_nowait(_END)
+        self._end_events()
         reason = error.reason if isinstance(error, SessionEnded) else str(error)
         self._set_status("ended", reason=reason)
 
@@ -441,10 +446,20 @@ class Client:
             raise self._ended
         if (to is None) == (group is None):
             raise ValueError("give exactly one of to= and group=")
-        client_id = client_id or self._new_client_id()
-        frame: dict = {"type": type, "id": client_id}
+        frame: dict = {"type": type}
         frame.update({"to": to} if to is not None else {"group": group})
         frame["body"] = dict(body)
+        return await self._send_frame(frame, client_id, timeout)
+
+    async def _send_frame(self, frame: dict, client_id: str | None,
+                          timeout: float | None) -> Message:
+        """Send a content frame (its `id` added) until acked; see `send`."""
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        if self._ended is not None:
+            raise self._ended
+        client_id = client_id or self._new_client_id()
+        frame = {**frame, "id": client_id}
         try:
             parse_command(frame, _SHAPE_LIMITS)
         except ProtocolError as error:
@@ -630,6 +645,8 @@ class Client:
                 self._on_error(frame)
             elif kind == "offline":
                 self._on_offline(frame)
+            elif kind in (READ, TYPING):
+                self._on_conversation_frame(frame)
             elif "seq" in frame and "channel" in frame:
                 self.stats["pushed"] += 1
                 self._on_message(frame)
@@ -733,6 +750,7 @@ class Client:
         self.stats["full_syncs"] += 1
         reply = await self._request(conn, {"type": "sync"})
         listed = {c["channel"]: c["last_seq"] for c in reply.get("channels") or []}
+        self._on_channel_list(reply.get("channels") or [])
         if self._need_baseline:
             # A first start without state: what is already stored counts as read.
             for channel, last_seq in listed.items():
@@ -794,9 +812,13 @@ class Client:
 
     def _emit(self, released: list) -> None:
         for item in released:
+            self._on_released(item[0])
             self._queue.put_nowait(item)
 
     def _on_ack(self, frame: dict) -> None:
+        if frame.get("id") in self._requests:  # a read mark's answer
+            self._resolve(frame.get("id"), frame)
+            return
         pending = self._pending.pop(frame.get("id"), None)
         if pending is None:
             return
@@ -810,8 +832,8 @@ class Client:
         sent = pending.frame
         message = Message(
             type=sent["type"], id=sent["id"], channel=frame["channel"], seq=frame["seq"],
-            ts=frame["ts"], sender=self.user_id, body=sent["body"], to=sent.get("to"),
-            group=sent.get("group"), dup=dup,
+            ts=frame["ts"], sender=self.user_id, body=sent.get("body", {}), to=sent.get("to"),
+            group=sent.get("group"), dup=dup, target=sent.get("target"),
         )
         self._feed(message, own=True)
         if not pending.future.done():

@@ -24,6 +24,9 @@ class Message:
     to: int | None = None
     group: int | None = None
     dup: bool = False
+    target: int | None = None  # an edit's or a recall's: the seq it changes
+    edited: int | None = None  # ts of the last edit of this message
+    recalled: int | None = None  # ts of its recall (the body is then {})
 
     @property
     def text(self) -> str | None:
@@ -43,6 +46,9 @@ class Message:
             body=frame.get("body") or {},
             to=frame.get("to"),
             group=frame.get("group"),
+            target=frame.get("target"),
+            edited=frame.get("edited"),
+            recalled=frame.get("recalled"),
         )
 
     def to_dict(self) -> dict:
@@ -53,6 +59,9 @@ class Message:
             out["to"] = self.to
         if self.group is not None:
             out["group"] = self.group
+        for name in ("target", "edited", "recalled"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         out["body"] = self.body
         return out
 
@@ -66,11 +75,14 @@ class Channel:
     last_seq: int
     peer: int | None = None
     group: int | None = None
+    read_seq: int = 0  # my read position
+    unread: int = 0  # messages after it sent by others
 
     @classmethod
     def from_json(cls, obj: dict) -> Channel:
         return cls(channel=obj["channel"], kind=obj.get("kind", ""), last_seq=obj["last_seq"],
-                   peer=obj.get("peer"), group=obj.get("group"))
+                   peer=obj.get("peer"), group=obj.get("group"),
+                   read_seq=obj.get("read_seq", 0), unread=obj.get("unread", 0))
 
 
 @dataclass(frozen=True, slots=True)
