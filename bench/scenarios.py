@@ -123,16 +123,19 @@ def _ids(prefix: str):
 
 
 def _is_message(frame: dict) -> bool:
-    return "seq" in frame and frame.get("type") not in ("ack", "sync")
+    return "seq" in frame and frame.get("type") not in ("ack", "sync", "read")
 
 
 # --- p2p_throughput (and raw_relay's p2p workload) ---------------------------------------
 
 
 async def p2p_throughput(ctx: Context) -> dict:
-    """Pairs of (sender, receiver) users; each sender keeps `window` sends unacked."""
+    """Pairs of (sender, receiver) users; each sender keeps `window` sends unacked.
+    With `read_marks` set, every receiver marks each message read as it arrives (a
+    `read` frame; the sender is told of each)."""
     p = ctx.params
     pairs, window = p["pairs"], p["window"]
+    read_marks = bool(p.get("read_marks", False))
     duration, warmup = p["duration"], p.get("warmup", 1.0)
     senders_users = ctx.users[:pairs]
     receivers_users = ctx.users[pairs : 2 * pairs]
@@ -164,6 +167,9 @@ async def p2p_throughput(ctx: Context) -> dict:
     def on_receiver(conn: Conn, frame: dict) -> None:
         if _is_message(frame):
             ledger.on_delivery(conn, frame["channel"], frame["seq"], frame.get("id"), clock())
+            if read_marks:
+                conn.send({"type": "read", "id": "r", "channel": frame["channel"],
+                           "seq": frame["seq"]})
 
     for i, (sender, receiver) in enumerate(zip(senders, receivers, strict=True)):
         sender.tag = (receiver.user_id, _ids(f"{run}-{i}-"))
@@ -193,7 +199,7 @@ async def p2p_throughput(ctx: Context) -> dict:
         alive.cancel()
         close_all(conns)
     result = {
-        "pairs": pairs, "window": window, "duration_s": duration,
+        "pairs": pairs, "window": window, "duration_s": duration, "read_marks": read_marks,
         "acked_per_s": round((acked1 - acked0) / elapsed, 1),
         "delivered_per_s": round((delivered1 - delivered0) / elapsed, 1),
         **ledger.summary(expected_deliveries=ledger.acked),
