@@ -137,7 +137,10 @@ class ConversationMixin:
                 raise ClientClosed("the client is closed")
             if self._ended is not None:
                 raise self._ended
-            await self.wait_online()
+            try:
+                await self.wait_online(timeout=1.0)  # then look at closed/ended again
+            except TimeoutError:
+                continue
             conn = self._conn
             if conn is None:
                 continue
