@@ -235,7 +235,7 @@ def _read_batch(
         else:
             valid.append((index, request))
             marks.append((request.user_id, request.channel, request.seq))
-    moved = read_positions_advance(marks)
+    moved = read_positions_advance(marks, report=bool(valid))
     told: set[tuple[int, str]] = set()
     for index, request in reversed(valid):  # the last read that reached a position tells it
         key = (request.user_id, request.channel)

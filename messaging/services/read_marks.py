@@ -74,12 +74,16 @@ def group_members(ids: set[int]) -> dict[int, frozenset[int]]:
     return {gid: frozenset(uids) for gid, uids in members.items()}
 
 
-def read_positions_advance(marks: Iterable[tuple[int, str, int]]) -> dict[tuple[int, str], int]:
+def read_positions_advance(marks: Iterable[tuple[int, str, int]], *, report: bool = True
+                           ) -> dict[tuple[int, str], int]:
     """Move each (user, channel) to at least seq, in one statement; returns the
-    positions that moved, with their new seq. Never moves one back, also when two
-    nodes write the same position at once (the comparison is in the statement)."""
+    positions that moved, with their new seq (only if `report`: a batch of sends
+    alone has no one to tell). Never moves one back, also when two nodes write the
+    same position at once (the comparison is in the statement)."""
     best: dict[tuple[int, str], int] = {}
     for user_id, channel, seq in marks:
+        if seq < 1:
+            continue  # nothing to record (and no row for a channel without messages)
         key = (user_id, channel)
         if seq > best.get(key, -1):
             best[key] = seq
@@ -94,11 +98,14 @@ def read_positions_advance(marks: Iterable[tuple[int, str, int]]) -> dict[tuple[
     sql = (
         f'INSERT INTO "{table}" ("user_id", "channel", "seq") VALUES {values} '
         f'ON CONFLICT ("user_id", "channel") DO UPDATE SET "seq" = excluded."seq" '
-        f'WHERE excluded."seq" > "{table}"."seq" '
-        f'RETURNING "user_id", "channel", "seq"'
+        f'WHERE excluded."seq" > "{table}"."seq"'
     )
+    if report:
+        sql += ' RETURNING "user_id", "channel", "seq"'
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        if not report:
+            return {}
         return {(user_id, channel): seq for user_id, channel, seq in cursor.fetchall()}
 
 
