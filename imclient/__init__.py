@@ -5,6 +5,7 @@ websockets. See docs/sdk.md.
 """
 
 from .client import Backoff, Client
+from .conversation import Edited, ReadEvent, Recalled, TypingEvent
 from .errors import (
     ApiError,
     AuthError,
@@ -32,12 +33,16 @@ __all__ = [
     "Client",
     "ClientClosed",
     "ConnectTimeout",
+    "Edited",
     "IMError",
     "Kicked",
     "TokenExpired",
+    "TypingEvent",
     "LoggedOut",
     "Message",
     "NetworkError",
+    "ReadEvent",
+    "Recalled",
     "Replaced",
     "SendFailed",
     "SendTimeout",

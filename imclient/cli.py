@@ -25,10 +25,11 @@ from typing import TextIO
 
 from improto.channels import g_channel, p_channel
 from improto.frames import ack as ack_frame
-from improto.vocabulary import EMOJI, TEXT
+from improto.vocabulary import EMOJI, REVISION_TYPES, TEXT
 
 from . import cli_account
 from .client import Client
+from .conversation import Edited, ReadEvent, Recalled, TypingEvent
 from .errors import ApiError, IMError, SessionEnded
 from .models import Message, Status
 
@@ -197,6 +198,8 @@ class Chat:
         self.sending: set[asyncio.Task] = set()
         self.lines: asyncio.Queue[str | None] = asyncio.Queue()
         self.ended = False
+        self.read_marker: asyncio.Task | None = None
+        self.last_sent: int | None = None  # seq of my last message here
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -204,7 +207,7 @@ class Chat:
     async def run(self) -> int:
         title = (await self.name(self.to)) if self.to is not None else f"group {self.group}"
         self.say(f"*** chat with {title} ({self.channel}); type a message and press Enter, "
-                 "/quit or Ctrl-D to leave")
+                 "/quit or Ctrl-D to leave (/edit text or /recall: your last message; /typing)")
         try:
             older = await self.client.history(self.channel, before=_NEWEST, limit=self.history)
         except ApiError as error:
@@ -212,13 +215,16 @@ class Chat:
         for message in older:
             await self.show(message)
         stream = asyncio.create_task(self.receive())
+        notices = asyncio.create_task(self.notices())
         try:
             await self.type_lines()
             if self.sending:
                 await asyncio.wait(self.sending)
         finally:
-            stream.cancel()
-            await asyncio.gather(stream, return_exceptions=True)
+            background = [stream, notices, *([self.read_marker] if self.read_marker else [])]
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
         if self.ended:
             return EXIT_ENDED
         self.say("*** bye")
@@ -234,6 +240,35 @@ class Chat:
             self.ended = True
             self.lines.put_nowait(None)
 
+    async def notices(self) -> None:
+        """Typing, the peer's read marks, edits and recalls, as `***` lines."""
+        async for event in self.client.events():
+            if event.channel != self.channel:
+                continue
+            if isinstance(event, TypingEvent):
+                self.say(f"*** {await self.name(event.user)} is typing")
+            elif isinstance(event, ReadEvent) and event.user != self.client.user_id:
+                self.say(f"*** {await self.name(event.user)} has read up to #{event.seq}")
+            elif isinstance(event, Edited):
+                self.say(f"*** #{event.target} edited by {await self.name(event.by)}: "
+                         f"{event.body.get('text', '')}")
+            elif isinstance(event, Recalled):
+                self.say(f"*** #{event.target} recalled by {await self.name(event.by)}")
+
+    def mark_read(self) -> None:
+        """Mark what is shown as read, one frame at a time (the latest seq wins)."""
+        if self.read_marker is not None and not self.read_marker.done():
+            return
+
+        async def mark() -> None:
+            while (seq := self.shown) > self.client.read_positions.get(self.channel, 0):
+                try:
+                    await self.client.mark_read(self.channel, seq)
+                except IMError:
+                    return
+
+        self.read_marker = asyncio.create_task(mark())
+
     async def type_lines(self) -> None:
         loop = asyncio.get_running_loop()
         threading.Thread(target=_read_stdin, args=(loop, self.lines), daemon=True).start()
@@ -243,6 +278,14 @@ class Chat:
                 return
             if not text or await cli_account.chat_command(self.client, text, self.say):
                 continue
+            if text == "/typing":
+                await self.client.typing(self.channel)
+                continue
+            if text == "/recall" or text.startswith("/edit "):
+                task = asyncio.create_task(self.revise(text))
+                self.sending.add(task)
+                task.add_done_callback(self.sending.discard)
+                continue
             if not self.client.online:
                 self.say("*** offline: the message goes out when the link returns")
             task = asyncio.create_task(self.send(text))
@@ -251,14 +294,32 @@ class Chat:
 
     async def send(self, text: str) -> None:
         try:
-            await self.client.send_text(text=text, to=self.to, group=self.group)
+            sent = await self.client.send_text(text=text, to=self.to, group=self.group)
+            self.last_sent = sent.seq
         except IMError as error:
             self.say(f"*** not sent ({error}): {text}")
+
+    async def revise(self, command: str) -> None:
+        """`/edit new text` or `/recall`: my last message in this chat."""
+        verb, _, text = command.partition(" ")
+        if self.last_sent is None or (verb == "/edit" and not text.strip()):
+            self.say("*** nothing to change: /edit and /recall act on your last message")
+            return
+        try:
+            if verb == "/edit":
+                await self.client.edit(self.channel, self.last_sent, text.strip())
+            else:
+                await self.client.recall(self.channel, self.last_sent)
+        except IMError as error:
+            self.say(f"*** {verb[1:]} refused ({error})")
 
     async def show(self, message: Message) -> None:
         if message.seq <= self.shown:
             return
         self.shown = message.seq
+        self.mark_read()
+        if message.type in REVISION_TYPES:
+            return  # told as a notice (events)
         when = time.strftime("%H:%M:%S", time.localtime(message.ts / 1000))
         self.say(f"[{when}] {await self.name(message.sender)}: {_content(message)}")
 
@@ -274,6 +335,8 @@ class Chat:
 
 def _content(message: Message) -> str:
     body = message.body
+    if message.recalled is not None:
+        return "(recalled)"
     if message.type == TEXT:
         return str(body.get("text", ""))
     if message.type == EMOJI:

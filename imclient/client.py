@@ -24,7 +24,8 @@ from improto.frames import Limits, Send, command_to_dict, parse_command
 from improto.vocabulary import TEXT
 
 from .account import AccountControl, login_body
-from .connection import split_tcp_address
+from .connection import Connection, split_tcp_address
+from .conversation import ConversationMixin
 from .errors import (
     ApiError,
     AuthError,
@@ -71,7 +72,7 @@ class MessageStream:
                 return message
 
 
-class Client(AccountControl):
+class Client(AccountControl, ConversationMixin):
     """An IM session for one user on one device.
 
     `device` names this client to the server; one live connection per
@@ -139,7 +140,11 @@ class Client(AccountControl):
             resync_interval=resync_interval,
             request_timeout=request_timeout,
             replay_history=replay_history,
+            on_channel_list=self._on_channel_list,
+            on_released=self._on_released,
         )
+        self._init_conversation()
+        self._link: Link | None = None
         self._online_event = asyncio.Event()
         self._runner: asyncio.Task | None = None
         self._first_online: asyncio.Future | None = None
@@ -275,6 +280,7 @@ class Client(AccountControl):
                     heartbeat_interval=self.heartbeat_interval, pinned=address)
         loop = asyncio.get_running_loop()
         self._first_online = loop.create_future()
+        self._link = link
         self._runner = loop.create_task(link.run(), name="imclient-session")
         self._runner.add_done_callback(self._runner_done)
         done, _ = await asyncio.wait({self._first_online, self._runner}, timeout=timeout,
@@ -306,6 +312,7 @@ class Client(AccountControl):
             await asyncio.gather(self._runner, return_exceptions=True)
         self._outbox.fail_all(ClientClosed("the client was closed"))
         self._queue.put_nowait(_END)
+        self._end_events()
         self._online_event.clear()
         self._set_status("closed")
         if self._store is not None:
@@ -327,6 +334,7 @@ class Client(AccountControl):
         self._ended = error
         self._outbox.fail_all(error)
         self._queue.put_nowait(_END)
+        self._end_events()
         reason = error.reason if isinstance(error, SessionEnded) else str(error)
         self._set_status("ended", reason=reason)
 
@@ -387,6 +395,20 @@ class Client(AccountControl):
             raise ValueError("give exactly one of to= and group=")
         client_id = client_id or self._new_client_id()
         frame = command_to_dict(Send(id=client_id, type=type, to=to, group=group, body=body))
+        return await self._submit(frame, timeout)
+
+    @property
+    def _conn(self) -> Connection | None:
+        """The connection while online (for frames that are not retried: typing)."""
+        return self._link.conn if self._link is not None else None
+
+    async def _submit(self, frame: dict, timeout: float | None) -> Message:
+        """Send a content frame until acked under its id; see `send`."""
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        if self._ended is not None:
+            raise self._ended
+        client_id = frame["id"]
         try:
             parse_command(frame, _SHAPE_LIMITS)
         except ProtocolError as error:
@@ -449,6 +471,9 @@ class _Account:
 
     def link_lost(self) -> None:
         self._client._online_event.clear()
+
+    def conversation_frame(self, frame: dict) -> None:
+        self._client._on_conversation_frame(frame)
 
     def set_status(self, state: str, **fields) -> None:
         self._client._set_status(state, **fields)

@@ -108,6 +108,8 @@ class Account(Protocol):
 
     def link_lost(self) -> None: ...
 
+    def conversation_frame(self, frame: dict) -> None: ...  # a `read` or `typing` event
+
 
 class Link:
     def __init__(
@@ -137,6 +139,7 @@ class Link:
         self._redirect: str | None = None
         self._auth_ids = itertools.count(1)
         self._user_id: int | None = None
+        self.conn: Connection | None = None  # the connection while the session is up
 
     async def run(self) -> None:
         """Keep a session up until the server ends it for good (raises) or the task
@@ -227,6 +230,7 @@ class Link:
                     error = said
             raise error
         finally:
+            self.conn = None
             account.link_lost()
             for task in tasks:
                 task.cancel()
@@ -237,6 +241,7 @@ class Link:
     def _went_online(self, conn: Connection) -> None:
         self._stats["sessions"] += 1
         self._backoff.reset()
+        self.conn = conn
         self._account.went_online(conn.address)
 
     async def _await_auth(self, conn: Connection) -> dict:
@@ -271,6 +276,8 @@ class Link:
                 self._on_error(frame)
             elif kind == words.OFFLINE:
                 self._on_offline(frame)
+            elif kind in (words.READ, words.TYPING):
+                self._account.conversation_frame(frame)
             elif "seq" in frame and "channel" in frame:
                 self._stats["pushed"] += 1
                 self._sync.received(frame)
@@ -292,6 +299,8 @@ class Link:
                 await conn.send(beat)
 
     def _on_ack(self, frame: dict) -> None:
+        if self._sync.answered(frame):  # a read mark's answer
+            return
         pending = self._outbox.acked(frame.get("id"))
         if pending is None:
             return
@@ -302,8 +311,8 @@ class Link:
         sent = pending.frame
         message = Message(
             type=sent["type"], id=sent["id"], channel=frame["channel"], seq=frame["seq"],
-            ts=frame["ts"], sender=self._user_id, body=sent["body"], to=sent.get("to"),
-            group=sent.get("group"), dup=dup,
+            ts=frame["ts"], sender=self._user_id, body=sent.get("body", {}), to=sent.get("to"),
+            group=sent.get("group"), dup=dup, target=sent.get("target"),
         )
         self._sync.feed(message, own=True)
         if not pending.future.done():

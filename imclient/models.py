@@ -26,6 +26,9 @@ class Message:
     to: int | None = None
     group: int | None = None
     dup: bool = False
+    target: int | None = None  # an edit's or a recall's: the seq it changes
+    edited: int | None = None  # ts of the last edit of this message
+    recalled: int | None = None  # ts of its recall (the body is then {})
 
     @property
     def text(self) -> str | None:
@@ -45,13 +48,17 @@ class Message:
             body=frame.get("body") or {},
             to=frame.get("to"),
             group=frame.get("group"),
+            target=frame.get("target"),
+            edited=frame.get("edited"),
+            recalled=frame.get("recalled"),
         )
 
     def to_dict(self) -> dict:
         """The wire form (docs/protocol.md, Sending), e.g. for printing as JSON."""
         return message_frame(type=self.type, id=self.id, channel=self.channel, seq=self.seq,
                              ts=self.ts, sender=self.sender, body=self.body, to=self.to,
-                             group=self.group)
+                             group=self.group, target=self.target, edited=self.edited,
+                             recalled=self.recalled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +70,14 @@ class Channel:
     last_seq: int
     peer: int | None = None
     group: int | None = None
+    read_seq: int = 0  # my read position
+    unread: int = 0  # messages after it sent by others
 
     @classmethod
     def from_json(cls, obj: dict) -> Channel:
         return cls(channel=obj["channel"], kind=obj.get("kind", ""), last_seq=obj["last_seq"],
-                   peer=obj.get("peer"), group=obj.get("group"))
+                   peer=obj.get("peer"), group=obj.get("group"),
+                   read_seq=obj.get("read_seq", 0), unread=obj.get("unread", 0))
 
 
 @dataclass(frozen=True, slots=True)

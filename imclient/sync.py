@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from improto.channels import parse_channel
+from improto.conversation import ReadMark
 from improto.errors import FORBIDDEN, INVALID, NOT_FOUND
 from improto.frames import SyncChannels, SyncRange, command_to_dict
 
@@ -53,6 +54,8 @@ class Sync:
         resync_interval: float,
         request_timeout: float,
         replay_history: bool,
+        on_channel_list: Callable[[list], None] = lambda channels: None,
+        on_released: Callable[[Message], None] = lambda message: None,
     ) -> None:
         self.tracker = SeqTracker()
         self.queue: asyncio.Queue = asyncio.Queue()  # (message, own) items, then the end
@@ -64,6 +67,8 @@ class Sync:
         self._resync_interval = resync_interval
         self._request_timeout = request_timeout
         self._replay_history = replay_history
+        self._on_channel_list = on_channel_list  # the list, read positions included
+        self._on_released = on_released  # each message as the application gets it
         self._requests: dict[str, asyncio.Future] = {}
         self._request_ids = itertools.count(1)
         self._wake = asyncio.Event()
@@ -108,8 +113,10 @@ class Sync:
 
     # --- requests and their answers -----------------------------------------------------
 
-    async def _request(self, conn: Connection, command: SyncChannels | SyncRange) -> dict:
-        """Send a sync request and wait for its answer (retrying `rate_limited`)."""
+    async def request(self, conn: Connection,
+                      command: SyncChannels | SyncRange | ReadMark) -> dict:
+        """Send a request (a sync, or a read mark) and wait for its answer (retrying
+        `rate_limited`)."""
         frame = command_to_dict(command)
         while True:
             request_id = f"s{next(self._request_ids)}"
@@ -127,11 +134,14 @@ class Sync:
             finally:
                 self._requests.pop(request_id, None)
 
-    def answered(self, frame: dict) -> None:
-        """A `sync` answer arrived."""
+    def answered(self, frame: dict) -> bool:
+        """A `sync` answer (or a read mark's `ack`) arrived: True if it was ours."""
         future = self._requests.get(frame.get("id"))
-        if future is not None and not future.done():
+        if future is None:
+            return False
+        if not future.done():
             future.set_result(frame)
+        return True
 
     def refused(self, request_id: object, code: str, text: str) -> bool:
         """An `error` frame for one of our requests? Then it fails that request."""
@@ -152,7 +162,8 @@ class Sync:
     async def _full_sync(self, conn: Connection) -> None:
         """The channel list, then every channel that has more than the client holds."""
         self._stats["full_syncs"] += 1
-        reply = await self._request(conn, SyncChannels(id=None))
+        reply = await self.request(conn, SyncChannels(id=None))
+        self._on_channel_list(reply.get("channels") or [])
         listed = {c["channel"]: c["last_seq"] for c in reply.get("channels") or []}
         if self._need_baseline:
             # A first start without state: what is already stored counts as read.
@@ -174,7 +185,7 @@ class Sync:
             after = self.tracker.position(channel)
             command = SyncRange(id=None, channel=channel, after=after, limit=SYNC_PAGE)
             try:
-                reply = await self._request(conn, command)
+                reply = await self.request(conn, command)
             except ServerError as error:
                 log.warning("cannot sync %s: %s", channel, error)
                 if error.code in _GONE:
@@ -213,5 +224,6 @@ class Sync:
 
     def _emit(self, released: list) -> None:
         for item in released:
+            self._on_released(item[0])
             self.queue.put_nowait(item)
 

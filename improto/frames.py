@@ -15,6 +15,17 @@ import re
 from dataclasses import dataclass, fields
 
 from .channels import MAX_ID, parse_channel
+from .conversation import (
+    CONVERSATION_TYPES,
+    EDITED,
+    RECALLED,
+    TARGET,
+    ReadMark,
+    Revise,
+    Typing,
+    conversation_to_dict,
+    parse_conversation,
+)
 from .errors import BAD_FRAME, ERROR_CODES, INVALID, UNKNOWN_TYPE, ProtocolError
 from .vocabulary import (
     ACK,
@@ -100,7 +111,7 @@ class SyncRange:
     limit: int
 
 
-Command = Auth | Heartbeat | Send | SyncChannels | SyncRange
+Command = Auth | Heartbeat | Send | SyncChannels | SyncRange | ReadMark | Typing | Revise
 
 
 # --- validation helpers -------------------------------------------------------------
@@ -181,6 +192,8 @@ def parse_command(obj: dict, limits: Limits = DEFAULT_LIMITS) -> Command:
         return Heartbeat(id=echo_id)
     if kind == SYNC:
         return _parse_sync(fields, limits)
+    if kind in CONVERSATION_TYPES:
+        return parse_conversation(kind, fields, limits)
     return _parse_send(kind, fields, limits)
 
 
@@ -260,6 +273,8 @@ def command_to_dict(command: Command) -> dict:
         else:
             frame["group"] = command.group
         frame["body"] = dict(command.body)
+    elif isinstance(command, ReadMark | Typing | Revise):
+        return conversation_to_dict(command)
     else:
         raise TypeError(f"not a command: {command!r}")
     if command.id is not None:
@@ -333,11 +348,16 @@ def message(
     body: dict,
     to: int | None = None,
     group: int | None = None,
+    target: int | None = None,
+    edited: int | None = None,
+    recalled: int | None = None,
 ) -> dict:
     """A stored content message as pushed, synced and returned by history.
 
     `sender` becomes the `from` field (a Python keyword). Exactly one of `to` and
-    `group` must be given.
+    `group` must be given. An edit or a recall names its `target` seq; a message that
+    was edited or recalled since carries the time of it (docs/protocol.md,
+    Conversation state).
     """
     if (to is None) == (group is None):
         raise ValueError("exactly one of 'to' and 'group' is required")
@@ -346,6 +366,9 @@ def message(
         frame["to"] = to
     else:
         frame["group"] = group
+    for name, value in ((TARGET, target), (EDITED, edited), (RECALLED, recalled)):
+        if value is not None:
+            frame[name] = value
     frame["body"] = body
     return frame
 

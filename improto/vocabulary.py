@@ -20,6 +20,16 @@ VIDEO = "video"
 AUDIO = "audio"
 FILE = "file"
 
+# Conversation state (docs/protocol.md, Conversation state): read and typing are
+# neither stored nor acked as messages; edit and recall are content messages that
+# change another message instead of saying something new.
+READ = "read"  # also the server's event
+TYPING = "typing"  # also the server's event
+EDIT = "edit"
+RECALL = "recall"
+REVISION_TYPES = (EDIT, RECALL)
+CONVERSATION_TYPES = (READ, TYPING, *REVISION_TYPES)
+
 # Server frames.
 AUTH_OK = "auth_ok"
 ACK = "ack"
@@ -28,8 +38,9 @@ OFFLINE = "offline"
 
 CONTENT_TYPES = (TEXT, EMOJI, IMAGE, VIDEO, AUDIO, FILE)
 MEDIA_TYPES = (IMAGE, VIDEO, AUDIO, FILE)
-CLIENT_TYPES = (AUTH, HEARTBEAT, SYNC, *CONTENT_TYPES)
-SERVER_TYPES = (AUTH_OK, ACK, HEARTBEAT, SYNC, ERROR, OFFLINE, *CONTENT_TYPES)
+CLIENT_TYPES = (AUTH, HEARTBEAT, SYNC, *CONTENT_TYPES, *CONVERSATION_TYPES)
+SERVER_TYPES = (AUTH_OK, ACK, HEARTBEAT, SYNC, ERROR, OFFLINE, *CONTENT_TYPES,
+                *CONVERSATION_TYPES)
 
 # Why the server ends a session (the `reason` of an `offline` frame).
 REBALANCE = "rebalance"

@@ -417,6 +417,10 @@ IM_MAX_TEXT_CHARS = _env_int("IM_MAX_TEXT_CHARS", 4000, minimum=1)
 IM_AUTH_TIMEOUT_S = _env_int("IM_AUTH_TIMEOUT_S", 5, minimum=1)
 IM_HEARTBEAT_S = _env_int("IM_HEARTBEAT_S", 30, minimum=1)
 IM_HOT_WINDOW = _env_int("IM_HOT_WINDOW", 1000, minimum=0)
+# How long after sending its sender may edit a text, and recall a message
+# (docs/protocol.md, Conversation state); a moderator's redaction has no window.
+IM_EDIT_WINDOW_S = _env_int("IM_EDIT_WINDOW_S", 86400, minimum=0)
+IM_RECALL_WINDOW_S = _env_int("IM_RECALL_WINDOW_S", 120, minimum=0)
 # Rate budgets of a connection (docs/protocol.md, Rate budgets and buffers): content
 # frames, syncs (the same size, a budget of their own), every frame of any type, and
 # content frames per user across all of the user's connections on this node.

@@ -8,6 +8,7 @@ created by users through the API (with their channel), not here.
 
 from django.contrib import admin
 
+from messaging import admin_moderation  # noqa: F401  (messages, reports, audit log)
 from messaging.models import Group, Membership
 from messaging.services.groups import group_repair
 

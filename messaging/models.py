@@ -79,6 +79,11 @@ class Message(models.Model):
     recipient_id = models.BigIntegerField(null=True)
     group_id = models.BigIntegerField(null=True)
     body = models.JSONField()
+    # An edit or a recall: the seq of the message it changes (PROTOCOL.md section 11).
+    target = models.BigIntegerField(null=True, blank=True)
+    # On a target: the ts of its last edit, of its recall.
+    edited = models.BigIntegerField(null=True, blank=True)
+    recalled = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["channel", "seq"]
@@ -88,6 +93,82 @@ class Message(models.Model):
                 fields=["channel", "sender", "client_id"], name="message_unique_client_id"
             ),
         ]
+        indexes = [
+            # Unread counts leave edits and recalls out: few rows, found by this index.
+            models.Index(
+                fields=["channel", "seq"], name="message_revisions",
+                condition=models.Q(target__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel}#{self.seq}"
+
+
+class ReadPosition(models.Model):
+    """How far a user has read a channel; only ever moves forward."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    channel = models.CharField(max_length=64)
+    seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "channel"], name="read_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.channel}@{self.seq}"
+
+
+class Report(models.Model):
+    """A user's report of a message, waiting for a moderator."""
+
+    OPEN, DISMISSED, REDACTED, BANNED = "open", "dismissed", "redacted", "banned"
+    STATES = [(OPEN, "open"), (DISMISSED, "dismissed"), (REDACTED, "redacted"),
+              (BANNED, "sender banned")]
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    channel = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    reason = models.CharField(max_length=1000)
+    state = models.CharField(max_length=10, choices=STATES, default=OPEN, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["reporter", "channel", "seq"],
+                                    name="report_once_per_message"),
+        ]
+
+    def __str__(self) -> str:
+        return f"report of {self.channel}#{self.seq} ({self.state})"
+
+
+class AuditEntry(models.Model):
+    """One moderator action: who, what, on what, when, why. Written, never changed."""
+
+    moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=32)
+    subject = models.CharField(max_length=128, help_text="e.g. g:9#18, user 7, report 3")
+    reason = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.subject}"

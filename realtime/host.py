@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
-from messaging.services.message_send import SendOutcome, SendRequest
+from messaging.services.message_send import Request, SendOutcome
 from realtime.locator import ConnRecord
 from realtime.ratelimit import Budget
 
@@ -46,8 +46,15 @@ class SessionHost(Protocol):
 
     async def heartbeat(self, session: HostedConnection) -> None: ...
 
-    def submit(self, request: SendRequest, *, origin: str) -> asyncio.Future[SendOutcome]:
-        """Queue a send for the batch writer; `origin` is the sending connection id."""
+    def submit(self, request: Request, *, origin: str) -> asyncio.Future[SendOutcome]:
+        """Queue a send (or a read mark) for the batch writer; `origin` is the sending
+        connection id."""
+
+    def typing_allowed(self, user_id: int, channel: str) -> bool:
+        """False while the user's typing in the channel is throttled."""
+
+    def forward(self, frame: dict, recipients: frozenset[int], *, origin: str) -> None:
+        """Push a frame that is not stored to the recipients' live connections."""
 
     async def close_connections(self, records: list[ConnRecord], reason: str) -> None:
         """Tell these connections `offline`/reason, wherever they are, and close them."""

@@ -18,7 +18,9 @@ from django.conf import settings
 
 from accounts.tokens import tokens_state
 from improto import vocabulary as words
-from messaging.services.message_send import SendOutcome, SendRequest
+from improto.conversation import TYPING_THROTTLE_S
+from messaging.services.message_send import Request, SendOutcome
+from realtime.conversation import TypingThrottle
 from realtime.db import run_read
 from realtime.events import CLOSE, DELIVER, close_event, conns_by_node, deliver_event
 from realtime.host import Registration
@@ -46,6 +48,7 @@ class Node:
         self._user_budgets: dict[int, Budget] = {}
         self.writer = BatchWriter(after_store=self._after_store)
         self._fanout: asyncio.Queue = asyncio.Queue()
+        self._typing = TypingThrottle(TYPING_THROTTLE_S)
         self._tasks: list[asyncio.Task] = []
 
     @classmethod
@@ -118,16 +121,22 @@ class Node:
 
     # --- the message path -----------------------------------------------------------
 
-    def submit(self, request: SendRequest, *, origin: str) -> asyncio.Future[SendOutcome]:
+    def submit(self, request: Request, *, origin: str) -> asyncio.Future[SendOutcome]:
         return self.writer.submit(request, origin)
+
+    def typing_allowed(self, user_id: int, channel: str) -> bool:
+        return self._typing.allow(user_id, channel)
+
+    def forward(self, frame: dict, recipients: frozenset[int], *, origin: str) -> None:
+        self._fanout.put_nowait([(frame, recipients, origin)])
 
     def _after_store(self, items: list[tuple[SendOutcome, str]]) -> None:
         """Called by the writer after each commit with (outcome, origin connection)."""
-        deliveries = [
-            (outcome.result.message.to_frame(), outcome.recipients, origin)
-            for outcome, origin in items
-            if outcome.result is not None and not outcome.result.dup
-        ]
+        deliveries = []
+        for outcome, origin in items:
+            delivery = outcome.delivery()
+            if delivery is not None:
+                deliveries.append((*delivery, origin))
         if deliveries:
             self._fanout.put_nowait(deliveries)
 

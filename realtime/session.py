@@ -21,6 +21,7 @@ from django.conf import settings
 from accounts.tokens import authenticate_token, token_is_live
 from improto import frames
 from improto import vocabulary as words
+from improto.conversation import read_ack
 from improto.errors import (
     AUTH_TIMEOUT,
     BAD_TOKEN,
@@ -33,7 +34,8 @@ from improto.errors import (
     ProtocolError,
 )
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
-from messaging.services.message_send import SendOutcome, SendRequest
+from messaging.services.message_send import Request, SendOutcome, SendRequest
+from realtime import conversation
 from realtime.db import run_read
 from realtime.host import SessionHost
 from realtime.locator import REVOKED_TTL_S, ConnRecord, now_ms
@@ -279,6 +281,9 @@ class Session:
         if isinstance(command, frames.Auth):
             await self._auth(command)
             return
+        if isinstance(command, conversation.COMMANDS):
+            await conversation.handle(self, command)
+            return
         raw = {"id": command.id}
         if isinstance(command, frames.Send):
             if self._admit(self._sends, raw) and self._admit(self._user_sends, raw):
@@ -291,7 +296,8 @@ class Session:
             channels = await run_read(channel_list, user_id=self.user_id)
             self.push(frames.sync_channels_reply(
                 id=command.id,
-                channels=[{"channel": c["channel"], "last_seq": c["last_seq"]} for c in channels],
+                channels=[{"channel": c["channel"], "last_seq": c["last_seq"],
+                           "read_seq": c["read_seq"]} for c in channels],
             ))
         elif isinstance(command, frames.SyncRange):
             await self._after_own_sends()
@@ -358,21 +364,33 @@ class Session:
             self.fail(ProtocolError(AUTH_TIMEOUT, "no auth frame in time"))
 
     def _send(self, command: frames.Send) -> None:
-        request = SendRequest(
+        self.submit(SendRequest(
             sender_id=self.user_id, client_id=command.id, type=command.type,
             body=command.body, to=command.to, group=command.group,
-        )
+        ), command.id)
+
+    def admit_send(self, frame_id: str | None) -> bool:
+        """Take one from the send budgets (the connection's and the user's)."""
+        raw = {"id": frame_id}
+        return self._admit(self._sends, raw) and self._admit(self._user_sends, raw)
+
+    def submit(self, request: Request, client_id: str | None) -> None:
+        """Hand a request to the batch writer; its answer is pushed once stored."""
         future = self.host.submit(request, origin=self.conn_id)
         self._last_send = future
-        future.add_done_callback(lambda f, cid=command.id: self._stored(cid, f))
+        future.add_done_callback(lambda f, cid=client_id: self._stored(cid, f))
 
-    def _stored(self, client_id: str, future: asyncio.Future[SendOutcome]) -> None:
+    def _stored(self, client_id: str | None, future: asyncio.Future[SendOutcome]) -> None:
         if future.cancelled():
             return
         outcome = future.result()
         if outcome.refused is not None:
             refused = outcome.refused
             self.push(frames.error(code=refused.code, message=refused.message, id=client_id))
+            return
+        if outcome.read:
+            if client_id is not None:
+                self.push(read_ack(id=client_id))
             return
         stored = outcome.result.message
         self.push(frames.ack(

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from improto.errors import INTERNAL
-from messaging.services.message_send import SendOutcome, SendRefused, SendRequest, messages_send
+from messaging.services.message_send import Request, SendOutcome, SendRefused, messages_send
 from realtime.db import run_write
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class BatchWriter:
         after_store: Callable[[list[tuple[SendOutcome, str]]], None],
         max_batch: int = 512,
     ) -> None:
-        self._queue: asyncio.Queue[tuple[SendRequest, str, asyncio.Future]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Request, str, asyncio.Future]] = asyncio.Queue()
         self._after_store = after_store
         self._max_batch = max_batch
         self._task: asyncio.Task | None = None
@@ -43,7 +43,7 @@ class BatchWriter:
             self._queue.put_nowait(_STOP)
             await self._task
 
-    def submit(self, request: SendRequest, origin: str) -> asyncio.Future[SendOutcome]:
+    def submit(self, request: Request, origin: str) -> asyncio.Future[SendOutcome]:
         """Queue a send; the future resolves once it is stored (or refused)."""
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((request, origin, future))
@@ -69,7 +69,7 @@ class BatchWriter:
                 [(outcome, origin) for (_, origin, _), outcome in zip(batch, outcomes, strict=True)]
             )
 
-    async def _store(self, requests: list[SendRequest]) -> list[SendOutcome]:
+    async def _store(self, requests: list[Request]) -> list[SendOutcome]:
         try:
             return await run_write(messages_send, requests)
         except Exception:

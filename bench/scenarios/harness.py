@@ -20,6 +20,7 @@ from bench.accounting import Ledger
 from bench.deploy import process_cpu_s
 from bench.wire import Conn, open_authenticated
 from improto import vocabulary as words
+from improto.conversation import ReadMark
 from improto.frames import Heartbeat, Send, command_to_dict
 
 clock = time.perf_counter
@@ -139,7 +140,7 @@ def new_run_prefix() -> str:
 
 
 def is_message(frame: dict) -> bool:
-    return "seq" in frame and frame.get("type") not in (words.ACK, words.SYNC)
+    return "seq" in frame and frame.get("type") not in (words.ACK, words.SYNC, words.READ)
 
 
 def text_frame(client_id: str, *, to: int | None = None, group: int | None = None) -> dict:
@@ -202,6 +203,11 @@ class Traffic:
     def receiver(self, conn: Conn, frame: dict) -> None:
         self.delivered(conn, frame)
 
+    def reader(self, conn: Conn, frame: dict) -> None:
+        """A receiver that marks each message read (a `read` frame; its sender hears)."""
+        if self.delivered(conn, frame):
+            conn.send(command_to_dict(ReadMark(id="r", channel=frame["channel"], seq=frame["seq"])))
+
     def drained(self, expected_deliveries: Callable[[], int]) -> Callable[[], bool]:
         """Every send answered and every expected delivery in."""
         ledger = self.ledger
@@ -229,11 +235,14 @@ class Pairs:
     def conns(self) -> list[Conn]:
         return self.senders + self.receivers
 
-    def wire(self, traffic: Traffic, after_answer: Callable[[Conn], None] | None = None) -> None:
+    def wire(self, traffic: Traffic, after_answer: Callable[[Conn], None] | None = None,
+             *, read_marks: bool = False) -> None:
+        """With `read_marks`, every receiver marks each message read as it arrives."""
         on_sender = traffic.sender(after_answer)
+        on_receiver = traffic.reader if read_marks else traffic.receiver
         for sender, receiver in zip(self.senders, self.receivers, strict=True):
             sender.on_frame = on_sender
-            receiver.on_frame = traffic.receiver
+            receiver.on_frame = on_receiver
 
     def live(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Heartbeats while the block runs; every connection closed after it."""

@@ -1,5 +1,6 @@
 """p2p_throughput (and the raw relay's p2p workload): pairs of (sender, receiver)
-users; each sender keeps `window` sends unacked."""
+users; each sender keeps `window` sends unacked. With `read_marks` set, every receiver
+marks each message read as it arrives (a `read` frame; the sender is told of each)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ async def p2p_throughput(ctx: Context) -> dict:
     p = ctx.params
     count, window = p["pairs"], p["window"]
     duration, warmup = p["duration"], p.get("warmup", 1.0)
+    read_marks = bool(p.get("read_marks", False))
     pairs = await Pairs.open(ctx, count, f"tp-{secrets.token_hex(2)}")
     traffic = Traffic()
     ledger = traffic.ledger
@@ -24,7 +26,7 @@ async def p2p_throughput(ctx: Context) -> dict:
         if state["sending"]:
             Pairs.send(traffic, sender)
 
-    pairs.wire(traffic, after_answer=refill)
+    pairs.wire(traffic, after_answer=refill, read_marks=read_marks)
     meter = Meter(ctx.server_pid)
     async with pairs.live():
         for sender in pairs.senders:
@@ -42,7 +44,7 @@ async def p2p_throughput(ctx: Context) -> dict:
         drained = await wait_until(traffic.drained(lambda: ledger.acked),
                                    p.get("drain_timeout", 30))
     result = {
-        "pairs": count, "window": window, "duration_s": duration,
+        "pairs": count, "window": window, "duration_s": duration, "read_marks": read_marks,
         "acked_per_s": round((acked1 - acked0) / elapsed, 1),
         "delivered_per_s": round((delivered1 - delivered0) / elapsed, 1),
         **ledger.summary(expected_deliveries=ledger.acked),

@@ -39,6 +39,9 @@ class MessageOut(serializers.Serializer):
     body = serializers.DictField()
     to = serializers.IntegerField(required=False, help_text="private messages")
     group = serializers.IntegerField(required=False, help_text="group messages")
+    target = serializers.IntegerField(required=False, help_text="edit and recall: the seq")
+    edited = serializers.IntegerField(required=False, help_text="ts of the last edit")
+    recalled = serializers.IntegerField(required=False, help_text="ts of the recall")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -58,6 +61,10 @@ class ChannelOut(serializers.Serializer):
     peer = serializers.IntegerField(required=False)
     group = serializers.IntegerField(required=False)
     last_seq = serializers.IntegerField()
+    read_seq = serializers.IntegerField(help_text="my read position, 0 if never read")
+    unread = serializers.IntegerField(
+        help_text="messages after read_seq sent by others (edits and recalls left out)"
+    )
 
 
 class ChannelListApi(APIView):

@@ -9,6 +9,7 @@ from msgpack import packb
 
 from improto.channels import parse_channel
 from messaging.models import Membership
+from messaging.selectors.read_marks import unread_state
 from messaging.store import StoredMessage, get_store
 
 
@@ -87,8 +88,10 @@ def _top(messages: list[StoredMessage]) -> int:
 
 
 def channel_list(*, user_id: int) -> list[dict]:
-    """[{channel, kind, peer | group, last_seq}] for every channel of the user."""
+    """[{channel, kind, peer | group, last_seq, read_seq, unread}] for every channel of
+    the user."""
     rows = get_store().channels_of_user(user_id)
+    state = unread_state(user_id=user_id, last_seqs=dict(rows))
     answer = []
     for channel, last_seq in rows:
         parsed = parse_channel(channel)
@@ -98,5 +101,16 @@ def channel_list(*, user_id: int) -> list[dict]:
         else:
             entry["peer"] = parsed.b if parsed.a == user_id else parsed.a
         entry["last_seq"] = last_seq
+        entry["read_seq"], entry["unread"] = state[channel]
         answer.append(entry)
     return answer
+
+
+def channel_members(*, user_id: int, channel: str) -> frozenset[int]:
+    """Every member of a channel the user may read (ChannelForbidden otherwise)."""
+    channel_check_access(user_id=user_id, channel=channel)
+    parsed = parse_channel(channel)
+    if parsed.kind == "p":
+        return frozenset({parsed.a, parsed.b})
+    members = Membership.objects.filter(group_id=parsed.group).values_list("user_id", flat=True)
+    return frozenset(members)

@@ -18,6 +18,7 @@ class NewMessage:
     body: dict
     recipient_id: int | None = None
     group_id: int | None = None
+    target: int | None = None  # an edit's or a recall's target seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,9 @@ class StoredMessage:
     body: dict
     recipient_id: int | None = None
     group_id: int | None = None
+    target: int | None = None
+    edited: int | None = None  # ts of the last edit of this message
+    recalled: int | None = None  # ts of its recall
 
     def to_frame(self) -> dict:
         """The message as every reader sees it on the wire (docs/protocol.md, Sending)."""
@@ -44,6 +48,9 @@ class StoredMessage:
             body=self.body,
             to=self.recipient_id if self.group_id is None else None,
             group=self.group_id,
+            target=self.target,
+            edited=self.edited,
+            recalled=self.recalled,
         )
 
 
@@ -68,6 +75,11 @@ class MessageStore(Protocol):
         self, channel: str, *, after: int = 0, before: int | None = None, limit: int = 100
     ) -> list[StoredMessage]:
         """Messages of a channel, ascending by seq; with only `before`, the newest below it."""
+
+    def revise(self, channel: str, seq: int, *, body: dict, edited: int | None = None,
+               recalled: int | None = None) -> None:
+        """Give a stored message its current state after an edit or a recall (within
+        the caller's transaction)."""
 
     def last_seqs(self, channels: Sequence[str]) -> dict[str, int]:
         """Last stored seq of each channel (0 for a channel with none)."""

@@ -80,6 +80,17 @@ class HotWindowStore:
                 return None  # a hole (trimmed, flushed or still being written)
         return messages
 
+    def revise(self, channel: str, seq: int, *, body: dict, edited: int | None = None,
+               recalled: int | None = None) -> None:
+        self.inner.revise(channel, seq, body=body, edited=edited, recalled=recalled)
+        # The window's copy is stale: drop it; ranges through it are read from the
+        # store (a hole sends them there).
+        try:
+            self.redis.zremrangebyscore(self._key(channel), seq, seq)
+        except redis.RedisError:
+            log.warning("could not drop a revised message from the hot window", exc_info=True)
+            raise
+
     def last_seqs(self, channels: Sequence[str]) -> dict[str, int]:
         return self.inner.last_seqs(channels)
 
@@ -88,7 +99,7 @@ class HotWindowStore:
 
 
 _ORDER = ("channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id",
-          "group_id")
+          "group_id", "target", "edited", "recalled")
 
 
 def _pack(message: StoredMessage) -> bytes:

@@ -12,7 +12,8 @@ from messaging.models import ChannelState, Membership, Message
 from messaging.store.base import AppendResult, NewMessage, StoredMessage
 
 _FIELDS = (
-    "channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id", "group_id"
+    "channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id", "group_id",
+    "target", "edited", "recalled",
 )
 
 
@@ -50,6 +51,7 @@ class OrmMessageStore:
                     body=m.body,
                     recipient_id=m.recipient_id,
                     group_id=m.group_id,
+                    target=m.target,
                 )
                 new_rows.append(row)
                 stored = _stored(row)
@@ -108,6 +110,15 @@ class OrmMessageStore:
         rows = list(query.order_by("-seq")[:limit])
         rows.reverse()
         return [_stored(r) for r in rows]
+
+    def revise(self, channel: str, seq: int, *, body: dict, edited: int | None = None,
+               recalled: int | None = None) -> None:
+        changes: dict = {"body": body}
+        if edited is not None:
+            changes["edited"] = edited
+        if recalled is not None:
+            changes["recalled"] = recalled
+        Message.objects.filter(channel=channel, seq=seq).update(**changes)
 
     def last_seqs(self, channels: Sequence[str]) -> dict[str, int]:
         found = dict(

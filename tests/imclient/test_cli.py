@@ -190,3 +190,28 @@ async def test_chat_ends_with_status_3_when_the_server_ends_the_session(sdk_serv
     await clients(sdk_server, alice, "ws", device="desk")  # takes the device over
     await chat.expect(r"^\*\*\* session ended: replaced")
     assert await chat.finish() == 3
+
+
+async def test_two_chats_show_read_marks_typing_edits_and_recalls(sdk_server):
+    alice, bob = await users(sdk_server, 2)
+    a = await Proc.start(sdk_server, alice, "chat", "--to", str(bob.id))
+    b = await Proc.start(sdk_server, bob, "--transport", "ws", "chat", "--to", str(alice.id))
+    for proc in (a, b):
+        await proc.expect(r"^\*\*\* chat with")
+    await a.type("helo bob")
+    await b.expect(rf"{alice.username}: helo bob$")
+    # Bob's chat showed it, so marked it read; alice is told.
+    await a.expect(rf"^\*\*\* {bob.username} has read up to #1$")
+    await b.type("/typing")
+    await a.expect(rf"^\*\*\* {bob.username} is typing$")
+    await a.type("/edit hello bob")
+    for proc in (a, b):
+        await proc.expect(rf"^\*\*\* #1 edited by {alice.username}: hello bob$")
+    await a.type("/recall")
+    for proc in (a, b):
+        await proc.expect(rf"^\*\*\* #1 recalled by {alice.username}$")
+    assert [await a.finish(), await b.finish()] == [0, 0]
+    # Opened again, the history shows the message as it is now.
+    late = await Proc.start(sdk_server, bob, "chat", "--to", str(alice.id))
+    await late.expect(rf"{alice.username}: \(recalled\)$")
+    assert await late.finish() == 0

@@ -46,7 +46,8 @@ def text_frame(**changes):
 def test_client_types():
     assert CONTENT_TYPES == ("text", "emoji", "image", "video", "audio", "file")
     assert MEDIA_TYPES == ("image", "video", "audio", "file")
-    assert set(CLIENT_TYPES) == {"auth", "heartbeat", "sync", *CONTENT_TYPES}
+    assert set(CLIENT_TYPES) == {"auth", "heartbeat", "sync", *CONTENT_TYPES,
+                                 "read", "typing", "edit", "recall"}
 
 
 @pytest.mark.parametrize("kind", [None, 1, True, b"text", ["text"], {"t": 1}])

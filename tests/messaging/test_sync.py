@@ -130,12 +130,15 @@ async def test_channel_list_rest(server):
     status, channels = await ahttp(server.base_url, "GET", "/api/channels/", token=alice.token)
     assert status == 200
     assert sorted(channels, key=lambda c: c["channel"]) == sorted([
-        {"channel": ack["channel"], "kind": "private", "peer": bob.id, "last_seq": 1},
-        {"channel": f"g:{group['id']}", "kind": "group", "group": group["id"], "last_seq": 0},
+        # Sending reads the channel up to the message sent (PROTOCOL.md section 11).
+        {"channel": ack["channel"], "kind": "private", "peer": bob.id, "last_seq": 1,
+         "read_seq": 1, "unread": 0},
+        {"channel": f"g:{group['id']}", "kind": "group", "group": group["id"], "last_seq": 0,
+         "read_seq": 0, "unread": 0},
     ], key=lambda c: c["channel"])
     status, channels = await ahttp(server.base_url, "GET", "/api/channels/", token=bob.token)
     assert channels == [{"channel": ack["channel"], "kind": "private", "peer": alice.id,
-                         "last_seq": 1}]
+                         "last_seq": 1, "read_seq": 0, "unread": 1}]
 
 
 async def test_bad_channel_names_in_rest_are_4xx_json(server):

@@ -30,6 +30,7 @@ class AdminSession:
             cwd=ROOT, env=server.env, check=True, timeout=60,
         )
         session = cls(server)
+        session.username = name
         session.post("/admin/login/?next=/admin/", {"username": name, "password": password})
         assert any(c.name == "sessionid" for c in session.jar)
         return session
@@ -40,6 +41,11 @@ class AdminSession:
         body = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": token}).encode()
         with self.opener.open(self.server.base_url + path, data=body, timeout=10) as response:
             return response.status
+
+    def get(self, path: str) -> str:
+        """A page of the admin, as HTML."""
+        with self.opener.open(self.server.base_url + path, timeout=10) as response:
+            return response.read().decode()
 
     def ban(self, user_id: int) -> int:
         """The admin's ban action: deactivate, revoke tokens, offline/kicked."""

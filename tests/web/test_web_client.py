@@ -92,8 +92,14 @@ async def test_two_people_chat_through_cut_links_and_a_restart(make_deployment):
             await alice.conversation(ack["channel"]).click()
             assert await alice.wait_shown(ack["channel"], 1) == [(1, "from the wire")]
             await alice.send("hi carol")
-            pushed = await wire.expect("text")
+            # Alice saw Carol's message and typed: Carol hears of both (a private channel).
+            seen = [await wire.expect_any(("read", "typing", "text"))]
+            while seen[-1]["type"] != "text" or not any(f["type"] == "read" for f in seen):
+                seen.append(await wire.expect_any(("read", "typing", "text")))
+            (pushed,) = [f for f in seen if f["type"] == "text"]
             assert pushed["body"] == {"text": "hi carol"} and pushed["from"] == alice_id
+            receipt = next(f for f in seen if f["type"] == "read")
+            assert (receipt["user"], receipt["seq"]) == (alice_id, 1)
 
             # Both write while the proxy cuts every link twice: nothing lost or doubled.
             await alice.conversation(channel).click()

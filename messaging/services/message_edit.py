@@ -1,0 +1,124 @@
+"""Edit and recall (PROTOCOL.md section 11): the checks on their targets, and the
+targets' new state once the edit or recall is stored.
+
+An edit or a recall is a content message of its own (own seq, ack, fan-out, sync);
+the write path stores it like any other and calls these two functions around the
+append. The targets' rows are locked before the channels' allocator rows (every
+writer takes them in that order), so two revisions of one message are decided one
+after the other: a recall and an edit racing on two nodes never both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+
+from improto.channels import parse_channel
+from improto.conversation import EDIT, RECALL, REVISION_TYPES
+from messaging.models import Message
+from messaging.store import AppendResult, get_store
+
+
+@dataclass(slots=True)
+class _Target:
+    type: str
+    sender_id: int
+    ts: int
+    recipient_id: int | None
+    group_id: int | None
+    recalled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One edit or recall of the batch, after its channel was resolved."""
+
+    index: int
+    type: str
+    channel: str
+    target: int
+    sender_id: int
+    client_id: str
+    moderator: bool
+
+
+def revision_targets(revisions: Sequence[Revision]) -> dict[tuple[str, int], _Target]:
+    """The targets' rows, locked to commit (in channel and seq order)."""
+    if not revisions:
+        return {}
+    keys = sorted({(r.channel, r.target) for r in revisions})
+    match = Q()
+    for channel, seq in keys:
+        match |= Q(channel=channel, seq=seq)
+    query = Message.objects.filter(match).order_by("channel", "seq")
+    if connection.features.has_select_for_update:
+        query = query.select_for_update(no_key=True)
+    return {
+        (channel, seq): _Target(kind, sender, ts, to, group, recalled is not None)
+        for channel, seq, kind, sender, ts, to, group, recalled in query.values_list(
+            "channel", "seq", "type", "sender_id", "ts", "recipient_id", "group_id", "recalled"
+        )
+    }
+
+
+def stored_client_ids(revisions: Sequence[Revision]) -> set[tuple[str, int, str]]:
+    """Revisions already stored (a retry): they are acked again, not checked again."""
+    if not revisions:
+        return set()
+    rows = Message.objects.filter(
+        channel__in={r.channel for r in revisions}, client_id__in={r.client_id for r in revisions}
+    ).values_list("channel", "sender_id", "client_id")
+    return set(rows)
+
+
+def revision_refusal(
+    revision: Revision, targets: dict[tuple[str, int], _Target], *, now_ms: int
+) -> tuple[str, str] | None:
+    """(code, message) if this edit or recall may not be stored, else None. A recall
+    accepted here marks its target recalled for the rest of the batch."""
+    found = targets.get((revision.channel, revision.target))
+    name = f"{revision.channel}#{revision.target}"
+    if found is None:
+        return ("not_found", f"no such message: {name}")
+    if found.type in REVISION_TYPES or found.recalled:
+        return ("forbidden", f"{name} cannot be changed")
+    if revision.moderator:
+        if revision.type != RECALL:
+            return ("forbidden", "a moderator can only recall")
+    else:
+        if found.sender_id != revision.sender_id:
+            return ("forbidden", f"{name} was sent by someone else")
+        if revision.type == EDIT and found.type != "text":
+            return ("forbidden", f"only a text can be edited; {name} is a {found.type}")
+        window_s = (settings.IM_EDIT_WINDOW_S if revision.type == EDIT
+                    else settings.IM_RECALL_WINDOW_S)
+        if now_ms - found.ts > window_s * 1000:
+            return ("forbidden", f"too late to {revision.type} {name}")
+    if revision.type == RECALL:
+        found.recalled = True
+    return None
+
+
+def target_address(revision: Revision, targets: dict[tuple[str, int], _Target]
+                   ) -> tuple[int | None, int | None]:
+    """(to, group) a moderator's recall carries: the target's."""
+    found = targets.get((revision.channel, revision.target))
+    if found is None:  # a retried redaction: any member of the channel will do
+        parsed = parse_channel(revision.channel)
+        return (parsed.b, None) if parsed.kind == "p" else (None, parsed.group)
+    return found.recipient_id, found.group_id
+
+
+def revisions_apply(applied: Sequence[tuple[AppendResult, dict]]) -> None:
+    """Give each target its current state: an edit's body and ts, or recalled (body {})."""
+    store = get_store()
+    for result, body in applied:
+        message = result.message
+        if message.type == EDIT:
+            store.revise(message.channel, message.target, body=body, edited=message.ts)
+        else:
+            store.revise(message.channel, message.target, body={}, recalled=message.ts)

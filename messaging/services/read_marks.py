@@ -1,0 +1,119 @@
+"""Read positions (PROTOCOL.md section 11): stored per (user, channel), forward only.
+
+Applied by the write path in the same transaction as the messages of its batch, so a
+read frame costs one statement per batch, not one commit. Sending a message moves the
+sender's position to it; a `read` frame moves it explicitly and is told to the user's
+other connections and, in a private channel, to the peer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection
+
+from improto.channels import parse_channel
+from improto.conversation import read_event
+from messaging.models import Group, Membership, ReadPosition
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    user_id: int
+    channel: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMoved:
+    """A read position that moved: the frame to push and to whom."""
+
+    frame: dict
+    recipients: frozenset[int]
+
+
+def read_refusal(request: ReadRequest, *, active: set[int], last_seq: int,
+                 groups: dict[int, frozenset[int]]) -> tuple[str, str] | None:
+    """(code, message) if the request is refused, else None."""
+    if request.user_id not in active:
+        return ("forbidden", "this account is disabled")
+    parsed = parse_channel(request.channel)
+    if parsed.kind == "p":
+        member = request.user_id in (parsed.a, parsed.b)
+    else:
+        member = request.user_id in groups.get(parsed.group, ())
+    if not member:
+        return ("forbidden", f"not a member of {request.channel}")
+    if request.seq > last_seq:
+        return ("invalid", f"seq {request.seq} is beyond the last seq {last_seq}")
+    return None
+
+
+def read_groups(requests: Iterable[ReadRequest]) -> set[int]:
+    """The groups whose members the batch must know to check these requests."""
+    groups = set()
+    for request in requests:
+        parsed = parse_channel(request.channel)
+        if parsed.kind == "g":
+            groups.add(parsed.group)
+    return groups
+
+
+def group_members(ids: set[int]) -> dict[int, frozenset[int]]:
+    """The members of each existing group (a missing group is not in the answer)."""
+    if not ids:
+        return {}
+    members: dict[int, set[int]] = {
+        gid: set() for gid in Group.objects.filter(pk__in=ids).values_list("pk", flat=True)
+    }
+    for gid, uid in Membership.objects.filter(group_id__in=members).values_list(
+        "group_id", "user_id"
+    ):
+        members[gid].add(uid)
+    return {gid: frozenset(uids) for gid, uids in members.items()}
+
+
+def read_positions_advance(marks: Iterable[tuple[int, str, int]], *, report: bool = True
+                           ) -> dict[tuple[int, str], int]:
+    """Move each (user, channel) to at least seq, in one statement; returns the
+    positions that moved, with their new seq (only if `report`: a batch of sends
+    alone has no one to tell). Never moves one back, also when two nodes write the
+    same position at once (the comparison is in the statement)."""
+    best: dict[tuple[int, str], int] = {}
+    for user_id, channel, seq in marks:
+        if seq < 1:
+            continue  # nothing to record (and no row for a channel without messages)
+        key = (user_id, channel)
+        if seq > best.get(key, -1):
+            best[key] = seq
+    if not best:
+        return {}
+    table = ReadPosition._meta.db_table
+    rows = sorted(best.items())  # one order for every writer: no deadlock between them
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    params: list = []
+    for (user_id, channel), seq in rows:
+        params.extend((user_id, channel, seq))
+    sql = (
+        f'INSERT INTO "{table}" ("user_id", "channel", "seq") VALUES {values} '
+        f'ON CONFLICT ("user_id", "channel") DO UPDATE SET "seq" = excluded."seq" '
+        f'WHERE excluded."seq" > "{table}"."seq"'
+    )
+    if report:
+        sql += ' RETURNING "user_id", "channel", "seq"'
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if not report:
+            return {}
+        return {(user_id, channel): seq for user_id, channel, seq in cursor.fetchall()}
+
+
+def read_moved(*, user_id: int, channel: str, seq: int) -> ReadMoved:
+    """Who hears of a moved position: the user's connections and, in a private
+    channel, the peer's; other group members are not told."""
+    parsed = parse_channel(channel)
+    recipients = {user_id}
+    if parsed.kind == "p":
+        recipients.update((parsed.a, parsed.b))
+    return ReadMoved(read_event(channel=channel, user=user_id, seq=seq), frozenset(recipients))
