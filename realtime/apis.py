@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging.apis.channels import BIGINT, FIELD_ERRORS, UNAUTHENTICATED
+from messaging.apis.channels import (
+    BIGINT,
+    FIELD_ERRORS,
+    UNAUTHENTICATED,
+    check_database,
+    check_redis,
+)
 from messaging.selectors.presence import users_sharing_a_channel
 from realtime import runtime
 from realtime.cluster.status import cluster_status
@@ -129,3 +137,30 @@ class ClusterApi(APIView):
     )
     def get(self, request):
         return Response(cluster_status(runtime.registry()))
+
+
+class ReadyApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+        summary="200 when this node should take traffic",
+        description="The database and Redis reachable, this node in the ring and not "
+                    "draining. `ring` is the ring version this node serves, `nodes` its size.",
+    )
+    def get(self, request):
+        node = runtime.running_node()
+        ring = node.member.ring if node is not None else None
+        checks = {
+            "node": node is not None and not node.draining and node.node_id in ring.members,
+            "database": check_database(),
+        }
+        if settings.IM_REDIS_URL:
+            checks["redis"] = check_redis()
+        ready = all(checks.values())
+        return Response(
+            {"ready": ready, "checks": checks, "node": node.node_id if node else None,
+             "ring": ring.version if ring else None, "nodes": len(ring.members) if ring else 0},
+            status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )

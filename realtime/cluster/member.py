@@ -81,23 +81,23 @@ class ClusterMember:
         """Register, enter the ring, and start the heartbeat."""
         self.ws, self.tcp = ws, tcp
         await self._beat()
-        await self._record({*self.ring.members, self.node_id})
+        await self._join_ring()
         await self._read_ring()
         self._task = asyncio.create_task(self._run(), name="im-cluster")
 
     async def leave(self) -> Ring:
         """Leave the ring at once (draining); answer the ring without this node."""
         self.state = DRAINING
-        try:
-            await self._beat()  # draining: no node adds this one back
-        except Exception:
-            log.warning("could not mark this node draining in the registry", exc_info=True)
+        if self._task is not None:
+            self._task.cancel()  # nothing of this node's may add it back
+            await asyncio.gather(self._task, return_exceptions=True)
         for _ in range(50):
             version, members = await run_read(read_ring)
             if self.node_id not in members:
                 break
             await run_write(propose_ring, version, [m for m in members if m != self.node_id])
         await self._read_ring()
+        self._task = asyncio.create_task(self._beat_only(), name="im-cluster-draining")
         return self.ring
 
     async def stop(self) -> None:
@@ -110,6 +110,17 @@ class ClusterMember:
 
     # --- the loop -----------------------------------------------------------------------
 
+    async def _beat_only(self) -> None:
+        """While draining: stay in the registry (state draining), out of the ring."""
+        while True:
+            try:
+                await self._beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("cluster heartbeat failed", exc_info=True)
+            await asyncio.sleep(self.config.node_heartbeat_s)
+
     async def _run(self) -> None:
         next_beat = time.monotonic() + self.config.node_heartbeat_s
         while True:
@@ -118,8 +129,7 @@ class ClusterMember:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self.config.node_heartbeat_s
                     await self._beat()
-                    if self.state == ACTIVE:
-                        await self._record(self._alive_active())
+                    await self._reconcile()
                 await self._read_ring()
             except asyncio.CancelledError:
                 raise
@@ -161,22 +171,31 @@ class ClusterMember:
                 self.directory[entry.node] = entry
                 self._last_seen[entry.node] = now
 
-    def _alive_active(self) -> set[str]:
-        """Nodes heard from within IM_NODE_TTL_S (by this node's clock, so an entry
-        lost with Redis's data does not count as a death) that are active."""
+    def _alive(self) -> set[str]:
+        """Nodes heard from within IM_NODE_TTL_S, by this node's clock (so an entry
+        lost with Redis's data does not count as a death)."""
         now = time.monotonic()
-        ttl = self.config.node_ttl_s
-        alive = {n for n, seen in self._last_seen.items() if now - seen < ttl}
-        for node in list(self._last_seen):
-            if node not in alive:
-                del self._last_seen[node]
-                self.directory.pop(node, None)
-        return {n for n in alive if self.directory.get(n) and self.directory[n].state == ACTIVE}
+        alive = {n for n, seen in self._last_seen.items() if now - seen < self.config.node_ttl_s}
+        for node in set(self._last_seen) - alive:
+            del self._last_seen[node]
+            self.directory.pop(node, None)
+        return alive | {self.node_id}
 
-    async def _record(self, members: set[str]) -> None:
+    async def _reconcile(self) -> None:
+        """Record the ring without the nodes that died, and with this node if it is
+        missing. Only a node adds itself (so no one adds back a node that drains)."""
+        alive = self._alive()
         version, current = await run_read(read_ring)
-        if set(current) != members:
+        members = {m for m in current if m in alive}
+        if self.state == ACTIVE:
+            members.add(self.node_id)
+        if members != set(current):
             await run_write(propose_ring, version, sorted(members))
+
+    async def _join_ring(self) -> None:
+        version, current = await run_read(read_ring)
+        if self.node_id not in current:
+            await run_write(propose_ring, version, [*current, self.node_id])
 
     async def _read_ring(self) -> None:
         version, members = await run_read(read_ring)
