@@ -75,6 +75,14 @@ class Node:
     async def build(cls, *, node_id: str, config: NodeConfig, layer, locator: Locator,
                     registry: Registry) -> Node:
         channel = await layer.new_channel("im.node")
+        # channels-redis (4.3) places a message for a process channel on a router host
+        # by hashing the channel's whole name, but reads it from the host chosen by
+        # hashing the part before "!": over several hosts the two differ for about half
+        # of the names, and the node would never read what is sent to it. Take a name
+        # on which both agree.
+        placed = getattr(layer, "consistent_hash", None)
+        while placed is not None and placed(channel) != placed(layer.non_local_name(channel)):
+            channel = await layer.new_channel("im.node")
         return cls(node_id=node_id, channel=channel, config=config, layer=layer,
                    locator=locator, registry=registry)
 
