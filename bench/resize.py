@@ -118,22 +118,45 @@ async def wait_until(predicate, timeout: float = 120) -> float:
     return time.monotonic()
 
 
+def ring_version(base_url: str) -> int:
+    with urllib.request.urlopen(base_url + "/api/ready/", timeout=5) as response:
+        return json.loads(response.read())["ring"]
+
+
+async def ring_changes(base_url: str, version: int) -> float:
+    """When the node at base_url starts serving a ring other than `version`."""
+    while await asyncio.to_thread(ring_version, base_url) == version:
+        await asyncio.sleep(0.02)
+    return time.monotonic()
+
+
 async def move(load: Load, base_url: str, tokens: dict[int, str], before: dict[int, str],
                change, label: str, events: list) -> tuple[dict, dict]:
-    """Apply a ring change; measure who moved and how long until all are back."""
-    changed_at = time.monotonic()
+    """Apply a ring change; measure who moved and how long until all are back, from
+    the moment the ring changed (a node's process start or exit is not counted)."""
+    watch = asyncio.create_task(ring_changes(base_url, await asyncio.to_thread(
+        ring_version, base_url)))
+    started = time.monotonic()
     await asyncio.to_thread(change)
+    changed_at = await watch
     events.append((changed_at, label))
-    after = {uid: await asyncio.to_thread(gateway_tcp, base_url, t) for uid, t in tokens.items()}
+    answers = await asyncio.gather(*(asyncio.to_thread(gateway_tcp, base_url, t)
+                                     for t in tokens.values()))
+    after = dict(zip(tokens, answers, strict=True))
     moved = [uid for uid in before if after[uid] != before[uid]]
     receivers = load.receivers
+    ring_at = time.monotonic()  # the change is done: every node serves the new ring
+    online_at = await wait_until(lambda: all(
+        receivers[u].online and receivers[u].status.address == after[u] for u in moved))
     done_at = await wait_until(lambda: all(
-        receivers[u].online and receivers[u].status.address == after[u]
-        and load.holds_acked_before(u, changed_at) for u in moved))
+        load.holds_acked_before(u, changed_at) for u in moved))
     window = [lat for at, lat in load.latency if changed_at <= at <= done_at + 1]
     return after, {
         "change": label, "users": len(before), "moved": len(moved),
         "moved_fraction": round(len(moved) / len(before), 3),
+        "process_to_ring_change_s": round(changed_at - started, 2),
+        "ring_on_every_node_s": round(ring_at - changed_at, 2),
+        "online_on_new_node_s": round(online_at - changed_at, 2),
         "back_and_caught_up_s": round(done_at - changed_at, 2),
         "latency_p50_ms": round(1000 * (percentile(window, 0.5) or 0), 1),
         "latency_p99_ms": round(1000 * (percentile(window, 0.99) or 0), 1),
@@ -219,12 +242,15 @@ def table(result: dict) -> str:
         f" p99 {result['latency_at_rest_p99_ms']} ms. Machine load average (1 min) at the "
         f"end: {result.get('loadavg_1m_at_end')}.",
         "",
-        "| change | users moved | fraction | every moved client back and caught up | "
-        "delivery p50 during the move | p99 |",
-        "|---|---|---|---|---|---|",
+        "| change | users moved | fraction | every node on the new ring | every moved client "
+        "online on its new node | and caught up | delivery p50 during the move | p99 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    # Times from the moment the node probed first serves the new ring (so a node's
+    # process start-up, or its exit, is not counted).
     for m in result["moves"]:
         lines.append(f"| {m['change']} | {m['moved']} of {m['users']} | {m['moved_fraction']} "
+                     f"| {m['ring_on_every_node_s']} s | {m['online_on_new_node_s']} s "
                      f"| {m['back_and_caught_up_s']} s | {m['latency_p50_ms']} ms | "
                      f"{m['latency_p99_ms']} ms |")
     return "\n".join(lines)

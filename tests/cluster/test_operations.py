@@ -7,6 +7,8 @@ import asyncio
 import json
 import signal
 import subprocess
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -15,6 +17,16 @@ from tests.support.clients import ahttp, connect, make_user
 from tests.support.servers import PYTHON, ROOT
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(120)]
+
+
+def gateway_with_headers(server, token: str) -> tuple[int, bytes, str | None]:
+    request = urllib.request.Request(server.base_url + "/api/gateway/",
+                                     headers={"Authorization": f"Token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read(), response.headers.get("Retry-After")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), error.headers.get("Retry-After")
 
 
 async def test_cluster_status_is_for_staff_and_lists_every_node(make_deployment):
@@ -65,8 +77,10 @@ async def test_the_last_node_drains_with_nowhere_to_send_and_the_gateway_says_50
     assert frame == {"type": "offline", "reason": "shutdown", "reconnect": None}
     # The client keeps its end open: the node waits for it (up to IM_DRAIN_S), out of
     # the ring, and the gateway names no node meanwhile.
-    status, body = await ahttp(server.base_url, "GET", "/api/gateway/", token=alice.token)
-    assert status == 503 and "detail" in body
+    status, body, retry_after = await asyncio.to_thread(gateway_with_headers, server,
+                                                        alice.token)
+    assert status == 503 and "detail" in json.loads(body)
+    assert retry_after is not None and int(retry_after) >= 1
     status, ready = await ahttp(server.base_url, "GET", "/api/ready/")
     assert status == 503 and ready["checks"]["node"] is False
     assert await asyncio.to_thread(server.proc.wait, 30) == 0
