@@ -80,6 +80,7 @@ class ClusterMember:
     async def join(self, *, ws: str | None, tcp: str | None) -> None:
         """Register, enter the ring, and start the heartbeat."""
         self.ws, self.tcp = ws, tcp
+        await self.registry.clear_drain(self.node_id)
         await self._beat()
         await self._join_ring()
         await self._read_ring()

@@ -77,6 +77,9 @@ class Registry(Protocol):
 
     def request_drain(self, node_id: str) -> None: ...
 
+    async def clear_drain(self, node_id: str) -> None:
+        """Forget a drain request for this id (one left from an earlier process)."""
+
 
 class MemoryRegistry:
     """The embedded default: this process is the whole cluster."""
@@ -103,6 +106,9 @@ class MemoryRegistry:
 
     def request_drain(self, node_id: str) -> None:
         self._drains.add(node_id)
+
+    async def clear_drain(self, node_id: str) -> None:
+        self._drains.discard(node_id)
 
 
 class RedisRegistry:
@@ -147,5 +153,5 @@ class RedisRegistry:
     def request_drain(self, node_id: str) -> None:
         self._sync.set(self._drain_key(node_id), 1, ex=self._drain_ttl_s)
 
-    def marker_intact_sync(self) -> bool:
-        return bool(self._sync.exists(self._marker_key))
+    async def clear_drain(self, node_id: str) -> None:
+        await self._async.delete(self._drain_key(node_id))
