@@ -48,6 +48,7 @@ class ClusterMember:
         self._on_drain_requested = on_drain_requested
         self._last_seen: dict[str, float] = {}  # node id -> monotonic time seen alive
         self._loss_seen_at: float | None = None
+        self._marker: str | None = None  # the marker's value this node last saw
         self._task: asyncio.Task | None = None
 
     # --- what other parts read ----------------------------------------------------------
@@ -147,17 +148,21 @@ class ClusterMember:
         )
         beat = await self.registry.beat(info)
         now = time.monotonic()
-        if not beat.intact:
+        if beat.marker is None:
             if self._loss_seen_at is None:
                 self._loss_seen_at = now
                 log.warning("Redis lost the cluster's data; writing this node's connections "
                             "again and delivering to every node meanwhile")
-                await self._on_data_lost()
-            elif now - self._loss_seen_at > 1.5 * self.config.node_heartbeat_s:
+            await self._on_data_lost()  # on every heartbeat while the marker is gone
+            if now - self._loss_seen_at > 1.5 * self.config.node_heartbeat_s:
                 # Every node has had a heartbeat to write its connections back.
-                await self.registry.restore_marker()
+                self._marker = await self.registry.restore_marker()
                 self._loss_seen_at = None
-        elif self._loss_seen_at is not None:
+        else:
+            if self._marker is not None and beat.marker != self._marker:
+                # Set again after a loss this node did not see: write back now.
+                await self._on_data_lost()
+            self._marker = beat.marker
             self._loss_seen_at = None
         await self._read_directory()
         self.directory[self.node_id] = info

@@ -6,12 +6,15 @@ whoever listens at that moment): every node reads the whole registry on its tick
 
 A marker key tells whether Redis still holds what the nodes wrote: when it is gone
 (Redis restarted empty, or was flushed), the nodes write their live connections again
-and, until every node has had one heartbeat to do so, deliver to every node.
+on every heartbeat and deliver to every node, until 1.5 heartbeats after the first
+node noticed; that node then sets the marker again, with a new value, and a node that
+finds a value it has not seen (it missed the loss) writes its connections once more.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import asdict, dataclass
 from typing import Protocol
@@ -58,7 +61,9 @@ class NodeInfo:
 class Beat:
     """What a heartbeat learned."""
 
-    intact: bool  # the marker was there: Redis kept what the nodes wrote
+    # The marker's value (a generation: a new one each time it is set again after a
+    # loss), or None: Redis lost what the nodes wrote.
+    marker: str | None
     drain_requested: bool  # `imcluster drain` asked this node to drain
 
 
@@ -66,7 +71,8 @@ class Registry(Protocol):
     async def beat(self, info: NodeInfo) -> Beat:
         """Write this node's entry; read the marker and the drain request."""
 
-    async def restore_marker(self) -> None: ...
+    async def restore_marker(self) -> str:
+        """Set the marker again (unless another node just did); answer its value."""
 
     async def leave(self, node_id: str) -> None: ...
 
@@ -90,10 +96,10 @@ class MemoryRegistry:
 
     async def beat(self, info: NodeInfo) -> Beat:
         self._nodes[info.node] = info
-        return Beat(intact=True, drain_requested=info.node in self._drains)
+        return Beat(marker="memory", drain_requested=info.node in self._drains)
 
-    async def restore_marker(self) -> None:
-        return None
+    async def restore_marker(self) -> str:
+        return "memory"
 
     async def leave(self, node_id: str) -> None:
         self._nodes.pop(node_id, None)
@@ -129,13 +135,14 @@ class RedisRegistry:
     async def beat(self, info: NodeInfo) -> Beat:
         async with self._async.pipeline(transaction=False) as pipe:
             pipe.hset(self._nodes_key, info.node, info.encode())
-            pipe.exists(self._marker_key)
+            pipe.get(self._marker_key)
             pipe.exists(self._drain_key(info.node))
             _, marker, drain = await pipe.execute()
-        return Beat(intact=bool(marker), drain_requested=bool(drain))
+        return Beat(marker=marker, drain_requested=bool(drain))
 
-    async def restore_marker(self) -> None:
-        await self._async.set(self._marker_key, now_ms())
+    async def restore_marker(self) -> str:
+        await self._async.set(self._marker_key, secrets.token_hex(8), nx=True)
+        return await self._async.get(self._marker_key)
 
     async def leave(self, node_id: str) -> None:
         await self._async.hdel(self._nodes_key, node_id)

@@ -61,6 +61,11 @@ async def test_flushing_redis_under_load_strands_no_push():
         k: str(v) for k, v in QUICK.items()})
     try:
         a, b = dep.start_server(), dep.start_server()
+        # Steady state first: the nodes have set the registry's marker (a fresh Redis
+        # has none, which they treat as a loss until 1.5 heartbeats have passed).
+        marker = f"{dep.env['IM_REDIS_PREFIX']}:cluster:marker"
+        await until(lambda: redis.Redis(port=redis_server.port).exists(marker),
+                    what="the registry's marker set")
         alice, bob = await make_user(a.base_url), await make_user(a.base_url)
         sender = await connect(a, "tcp")
         await sender.auth(alice.token)
