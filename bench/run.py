@@ -30,6 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` and `improto` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import resize
 from bench.deploy import (
     BENCH_SERVER_ENV,
     PYTHON,
@@ -402,7 +403,10 @@ def apply_overrides(params: dict, overrides: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["resize"]:  # a scenario of its own: bench/resize.py
+        return resize.main(argv[1:])
+    args = parse_args(argv)
     os.chdir(ROOT)
     if args.report:
         document = json.loads(Path(args.report).read_text())

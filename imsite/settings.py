@@ -294,16 +294,28 @@ DATABASES = {"default": _db}
 
 IM_REDIS_URL = _env("IM_REDIS_URL")
 IM_REDIS_PREFIX = _env("IM_REDIS_PREFIX", "im") or "im"
+# The router (the channel layer between nodes) may be sharded over several Redis hosts,
+# comma-separated; channels-redis places each channel on one of them by hashing its name.
+# By default the router is IM_REDIS_URL.
+IM_ROUTER_REDIS_URLS = [
+    u.strip() for u in (_env("IM_ROUTER_REDIS_URLS", "") or "").split(",") if u.strip()
+] or ([IM_REDIS_URL] if IM_REDIS_URL else [])
 if IM_REDIS_URL:
-    if not IM_REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-        raise ImproperlyConfigured(f"IM_REDIS_URL must be a redis:// URL, got {IM_REDIS_URL!r}")
+    for _url in [IM_REDIS_URL, *IM_ROUTER_REDIS_URLS]:
+        if not _url.startswith(("redis://", "rediss://", "unix://")):
+            raise ImproperlyConfigured(
+                f"IM_REDIS_URL and IM_ROUTER_REDIS_URLS take redis:// URLs, got {_url!r}"
+            )
+elif IM_ROUTER_REDIS_URLS:
+    raise ImproperlyConfigured("IM_ROUTER_REDIS_URLS needs IM_REDIS_URL (the node registry)")
+if IM_REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # Longer than the layer's 5 s blocking pop, which redis-py's default
                 # socket timeout (also 5 s) would otherwise cut.
-                "hosts": [{"address": IM_REDIS_URL, "socket_timeout": 30}],
+                "hosts": [{"address": url, "socket_timeout": 30} for url in IM_ROUTER_REDIS_URLS],
                 "prefix": f"{IM_REDIS_PREFIX}:layer",
                 "capacity": 5000,
                 "expiry": 30,
@@ -447,6 +459,28 @@ IM_MAX_CONNS_PER_USER = _env_int("IM_MAX_CONNS_PER_USER", 20, minimum=1)
 # whether or not the event that should have closed it arrived.
 IM_TOKEN_RECHECK_S = _env_int("IM_TOKEN_RECHECK_S", 30, minimum=1)
 IM_NODE_ID = _env("IM_NODE_ID")
+
+# --- cluster (PROTOCOL.md section 9) ---------------------------------------------------
+
+# A node refreshes its entry in the registry this often; one silent for IM_NODE_TTL_S
+# is dead and leaves the ring.
+IM_NODE_HEARTBEAT_S = _env_int("IM_NODE_HEARTBEAT_S", 2, minimum=1)
+IM_NODE_TTL_S = _env_int("IM_NODE_TTL_S", 10, minimum=1)
+if IM_NODE_TTL_S < 2 * IM_NODE_HEARTBEAT_S:
+    raise ImproperlyConfigured(
+        "IM_NODE_TTL_S must be at least twice IM_NODE_HEARTBEAT_S, so that one late "
+        f"heartbeat does not take a node out of the ring (got {IM_NODE_TTL_S} and "
+        f"{IM_NODE_HEARTBEAT_S})"
+    )
+# Virtual nodes per node on the placement ring.
+IM_VNODES = _env_int("IM_VNODES", 160, minimum=1)
+# Connections per second a node sends elsewhere after the ring changes.
+IM_REBALANCE_RATE = _env_int("IM_REBALANCE_RATE", 200, minimum=1)
+# How long a draining node waits for its connections to go before it stops.
+IM_DRAIN_S = _env_int("IM_DRAIN_S", 10, minimum=1)
+# Authentications a node admits per second (a burst of as many); beyond, `auth` gets
+# error/rate_limited with retry_ms and the connection is closed.
+IM_AUTH_RATE = _env_int("IM_AUTH_RATE", 500, minimum=1)
 
 # --- public addresses (GET /api/gateway/; never taken from a request) ---------------
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging.apis.channels import BIGINT, FIELD_ERRORS, UNAUTHENTICATED
+from messaging.apis.channels import (
+    BIGINT,
+    FIELD_ERRORS,
+    UNAUTHENTICATED,
+    check_database,
+    check_redis,
+)
 from messaging.selectors.presence import presence_visible_to
-from realtime.gateway import gateway_for
-from realtime.locator import get_locator
+from realtime import runtime
+from realtime.cluster.status import cluster_status
 
 MAX_PRESENCE_USERS = 200
 # Up to 200 decimal ids, comma-separated: what the schema promises and the server takes.
@@ -69,11 +78,14 @@ class PresenceApi(APIView):
         visible = presence_visible_to(
             user_id=request.user.pk, candidate_ids=query.validated_data["users"]
         )
-        answer = get_locator().presence(sorted(visible))
+        answer = runtime.locator().presence(sorted(visible))
         return Response({
             str(uid): {"online": online, "last_seen": seen}
             for uid, (online, seen) in answer.items()
         })
+
+
+NO_NODE = OpenApiResponse(description="No node is active; retry after `Retry-After` seconds.")
 
 
 class GatewayApi(APIView):
@@ -83,10 +95,73 @@ class GatewayApi(APIView):
                 "node": serializers.CharField(),
                 "ws": serializers.CharField(allow_null=True),
                 "tcp": serializers.CharField(allow_null=True),
+                "ring": serializers.IntegerField(),
             }),
             401: UNAUTHENTICATED,
+            503: NO_NODE,
         },
         summary="Where this user should connect",
+        description="`ring(user id)`: the same answer from every node of the cluster.",
     )
     def get(self, request):
-        return Response(gateway_for())
+        node = runtime.running_node()
+        answer = node.member.placement(request.user.pk) if node is not None else None
+        if answer is None:
+            retry = node.config.node_heartbeat_s if node is not None else 1
+            return Response({"detail": "no node is active; retry later"},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": str(retry)})
+        return Response(answer)
+
+
+class ClusterApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer("Cluster", {
+                "ring": serializers.IntegerField(),
+                "vnodes": serializers.IntegerField(),
+                "nodes": inline_serializer("ClusterNode", {
+                    "node": serializers.CharField(),
+                    "ws": serializers.CharField(allow_null=True),
+                    "tcp": serializers.CharField(allow_null=True),
+                    "state": serializers.ChoiceField(["active", "draining"]),
+                    "connections": serializers.IntegerField(),
+                    "since": serializers.IntegerField(),
+                }, many=True),
+            }),
+            401: UNAUTHENTICATED,
+            403: OpenApiResponse(description="Staff only."),
+        },
+        summary="The cluster's nodes and ring (staff only)",
+    )
+    def get(self, request):
+        return Response(cluster_status(runtime.registry()))
+
+
+class ReadyApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+        summary="200 when this node should take traffic",
+        description="The database and Redis reachable, this node in the ring and not "
+                    "draining. `ring` is the ring version this node serves, `nodes` its size.",
+    )
+    def get(self, request):
+        node = runtime.running_node()
+        ring = node.member.ring if node is not None else None
+        checks = {
+            "node": node is not None and not node.draining and node.node_id in ring.members,
+            "database": check_database(),
+        }
+        if settings.IM_REDIS_URL:
+            checks["redis"] = check_redis()
+        ready = all(checks.values())
+        return Response(
+            {"ready": ready, "checks": checks, "node": node.node_id if node else None,
+             "ring": ring.version if ring else None, "nodes": len(ring.members) if ring else 0},
+            status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )

@@ -9,8 +9,8 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from realtime import runtime
 from realtime.events import close_event, conns_by_node
-from realtime.locator import get_locator
 
 
 def disconnect_user(*, user_id: int, reason: str, token_key: str | None = None) -> int:
@@ -22,7 +22,7 @@ def disconnect_user(*, user_id: int, reason: str, token_key: str | None = None) 
     the locator before its connections are read, so that a connection registering
     at this moment either is read here or finds the mark and checks its token.
     """
-    locator = get_locator()
+    locator = runtime.locator()
     locator.mark_revoked(user_id)
     records = [
         r for r in locator.conns_of(user_id) if token_key is None or r.token_key == token_key

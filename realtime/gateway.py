@@ -1,4 +1,4 @@
-"""Where clients of this node connect (GET /api/gateway/).
+"""This node's public addresses, as the registry records them for GET /api/gateway/.
 
 From configuration only, never from a request's Host header (anyone can send any Host,
 and an answer built from it would send clients wherever the sender liked):
@@ -17,13 +17,6 @@ from django.conf import settings
 
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
 
-_listening: dict[str, tuple[str, int] | None] = {"http": None, "tcp": None}
-
-
-def set_addresses(*, http: tuple[str, int] | None, tcp: tuple[str, int] | None) -> None:
-    """The addresses the server listens on, once it does."""
-    _listening["http"] = http
-    _listening["tcp"] = tcp
 
 
 def public_host(listen_host: str) -> str:
@@ -44,25 +37,16 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if is_ipv6 else f"{host}:{port}"
 
 
-def public_ws_url() -> str | None:
-    http = _listening["http"]
-    if http is None:
-        return None
+def public_ws_url(http: tuple[str, int]) -> str:
     return settings.IM_PUBLIC_WS_URL or f"ws://{host_port(public_host(http[0]), http[1])}/ws/"
 
 
-def public_tcp() -> str | None:
-    tcp = _listening["tcp"]
+def public_tcp(tcp: tuple[str, int] | None) -> str | None:
     if tcp is None:
         return None  # this node does not serve TCP
     return settings.IM_PUBLIC_TCP or host_port(public_host(tcp[0]), tcp[1])
 
 
-def gateway_for() -> dict:
-    """The addresses of this node as a client should dial them."""
-    http = _listening["http"]
-    return {
-        "node": settings.IM_NODE_ID or (f"{http[0]}:{http[1]}" if http else "local"),
-        "ws": public_ws_url(),
-        "tcp": public_tcp(),
-    }
+def node_id(http: tuple[str, int]) -> str:
+    """IM_NODE_ID, else the public HTTP address: unique within a cluster."""
+    return settings.IM_NODE_ID or host_port(public_host(http[0]), http[1])

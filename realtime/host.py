@@ -37,7 +37,7 @@ class HostedConnection(Protocol):
 
 
 class SessionHost(Protocol):
-    name: str  # the node's channel-layer name: connection ids and records carry it
+    name: str  # the node's channel-layer name: connection records carry it
 
     async def register(self, session: HostedConnection) -> Registration:
         """Make the session reachable; raise (registering nothing) if that fails."""
@@ -55,6 +55,9 @@ class SessionHost(Protocol):
 
     def forward(self, frame: dict, recipients: frozenset[int], *, origin: str) -> None:
         """Push a frame that is not stored to the recipients' live connections."""
+
+    def admit_auth(self) -> int:
+        """0 if an authentication may proceed now, else how many ms to wait."""
 
     async def close_connections(self, records: list[ConnRecord], reason: str) -> None:
         """Tell these connections `offline`/reason, wherever they are, and close them."""

@@ -12,7 +12,6 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache
 from typing import Protocol
 
 from django.conf import settings
@@ -85,8 +84,9 @@ class Locator(Protocol):
 
     async def release(self, user_id: int, record: ConnRecord) -> None: ...
 
-    async def nodes_of(self, user_ids: list[int]) -> dict[str, list[int]]:
-        """{node: [user ids with a live connection there]}."""
+    async def nodes_of(self, user_ids: list[int]) -> dict[str, list[int]] | None:
+        """{node: [user ids with a live connection there]}, or None when the locator
+        lost its data lately (Redis restarted empty or flushed): deliver everywhere."""
 
     def conns_of(self, user_id: int) -> list[ConnRecord]:
         """Live connections of a user (synchronous: used from REST views too)."""
@@ -149,7 +149,7 @@ class MemoryLocator:
 
 
 class RedisLocator:
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, marker_key: str | None = None) -> None:
         import redis
         import redis.asyncio
 
@@ -161,6 +161,7 @@ class RedisLocator:
         self._sync = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
             url, decode_responses=True, max_connections=16, timeout=10))
         self._prefix = prefix
+        self._marker_key = marker_key
         self._ttl_s = 3 * settings.IM_HEARTBEAT_S + 30
 
     def _conns_key(self, uid: int) -> str:
@@ -227,11 +228,15 @@ class RedisLocator:
             1, self._device_key(user_id, record.device), record.conn_id,
         )
 
-    async def nodes_of(self, user_ids: list[int]) -> dict[str, list[int]]:
+    async def nodes_of(self, user_ids: list[int]) -> dict[str, list[int]] | None:
         async with self._async.pipeline(transaction=False) as pipe:
             for uid in user_ids:
                 pipe.hvals(self._conns_key(uid))
+            if self._marker_key is not None:
+                pipe.exists(self._marker_key)
             rows = await pipe.execute()
+        if self._marker_key is not None and not rows.pop():
+            return None
         now = now_ms()
         nodes: dict[str, list[int]] = defaultdict(list)
         for uid, values in zip(user_ids, rows, strict=True):
@@ -264,8 +269,9 @@ class RedisLocator:
         return answer
 
 
-@cache
-def get_locator() -> Locator:
-    if settings.IM_REDIS_URL:
-        return RedisLocator(settings.IM_REDIS_URL, f"{settings.IM_REDIS_PREFIX}:loc")
+def build_locator(redis_url: str | None, prefix: str) -> Locator:
+    """The locator for this configuration: in Redis when there is one, else in process.
+    `marker_key` is the cluster registry's marker (its absence says Redis lost its data)."""
+    if redis_url:
+        return RedisLocator(redis_url, f"{prefix}:loc", marker_key=f"{prefix}:cluster:marker")
     return MemoryLocator()

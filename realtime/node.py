@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import random
 import time
 from collections import defaultdict
-
-from channels.layers import get_channel_layer
-from django.conf import settings
+from collections.abc import Callable
 
 from accounts.tokens import tokens_state
 from improto import vocabulary as words
 from improto.conversation import TYPING_THROTTLE_S
 from messaging.services.message_send import Request, SendOutcome
+from realtime.cluster.member import ClusterMember
+from realtime.cluster.registry import Registry
+from realtime.cluster.ring import Ring
+from realtime.config import NodeConfig
 from realtime.conversation import TypingThrottle
 from realtime.db import run_read
 from realtime.events import CLOSE, DELIVER, close_event, conns_by_node, deliver_event
 from realtime.host import Registration
-from realtime.locator import ConnRecord, Locator, get_locator
+from realtime.locator import ConnRecord, Locator
 from realtime.outgoing import SharedFrame
-from realtime.ratelimit import Budget
+from realtime.ratelimit import Budget, TokenBucket
 from realtime.session import Session
 from realtime.writer import BatchWriter
 
@@ -34,30 +38,57 @@ log = logging.getLogger(__name__)
 
 # Tokens checked again per query.
 RECHECK_CHUNK = 1000
+# Offline reasons of PROTOCOL.md section 2 point 5 that the cluster sends.
+# Moved connections are told in slices this long, at IM_REBALANCE_RATE.
+PACE_SLICE_S = 0.05
 
 
 class Node:
     """This process's node; implements `realtime.host.SessionHost` for its sessions."""
 
-    def __init__(self, name: str, layer, locator: Locator) -> None:
-        self.name = name
+    def __init__(self, *, node_id: str, channel: str, config: NodeConfig, layer,
+                 locator: Locator, registry: Registry) -> None:
+        self.node_id = node_id
+        self.name = channel  # the channel-layer channel: records of its connections carry it
+        self.config = config
         self.layer = layer
         self.locator = locator
         self.sessions: dict[str, Session] = {}
         self.by_user: dict[int, set[Session]] = defaultdict(set)
         self._user_budgets: dict[int, Budget] = {}
+        self._auths = TokenBucket(config.auth_rate, config.auth_rate)
         self.writer = BatchWriter(after_store=self._after_store)
+        self.member = ClusterMember(
+            node_id=node_id, channel=channel, config=config, registry=registry,
+            connection_count=self._authenticated_count, on_ring_change=self._ring_changed,
+            on_data_lost=self._write_connections_again,
+            on_drain_requested=lambda: self.on_drain_requested(),
+        )
+        # What the server does when `imcluster drain` names this node (imserver sets it).
+        self.on_drain_requested: Callable[[], None] = lambda: None
+        self.draining = False
         self._fanout: asyncio.Queue = asyncio.Queue()
         self._typing = TypingThrottle(TYPING_THROTTLE_S)
         self._tasks: list[asyncio.Task] = []
+        self._rebalance: asyncio.Task | None = None
 
     @classmethod
-    async def create(cls) -> Node:
-        layer = get_channel_layer()
-        name = await layer.new_channel("im.node")
-        return cls(name, layer, get_locator())
+    async def build(cls, *, node_id: str, config: NodeConfig, layer, locator: Locator,
+                    registry: Registry) -> Node:
+        channel = await layer.new_channel("im.node")
+        # channels-redis (4.3) places a message for a process channel on a router host
+        # by hashing the channel's whole name, but reads it from the host chosen by
+        # hashing the part before "!": over several hosts the two differ for about half
+        # of the names, and the node would never read what is sent to it. Take a name
+        # on which both agree.
+        placed = getattr(layer, "consistent_hash", None)
+        while placed is not None and placed(channel) != placed(layer.non_local_name(channel)):
+            channel = await layer.new_channel("im.node")
+        return cls(node_id=node_id, channel=channel, config=config, layer=layer,
+                   locator=locator, registry=registry)
 
-    def start(self) -> None:
+    async def start(self, *, ws: str | None, tcp: str | None) -> None:
+        """Start the loops and join the cluster with these public addresses."""
         self.writer.start()
         self._tasks = [
             asyncio.create_task(self._listen(), name="im-node-listen"),
@@ -65,6 +96,16 @@ class Node:
             asyncio.create_task(self._sweep(), name="im-node-sweep"),
             asyncio.create_task(self._recheck_tokens(), name="im-node-tokens"),
         ]
+        await self.member.join(ws=ws, tcp=tcp)
+
+    def _authenticated_count(self) -> int:
+        return sum(1 for s in self.sessions.values() if s.authenticated)
+
+    def admit_auth(self) -> int:
+        """0 if an authentication may proceed now, else how many ms to wait."""
+        if self._auths.take():
+            return 0
+        return max(1, math.ceil(1000 / self.config.auth_rate))
 
     # --- sessions -----------------------------------------------------------------
 
@@ -81,8 +122,7 @@ class Node:
         budget = self._user_budgets.get(session.user_id)
         if budget is None:
             budget = self._user_budgets[session.user_id] = Budget(
-                settings.IM_RATE_USER_MSGS_PER_S, settings.IM_RATE_USER_BURST,
-                flood_s=settings.IM_FLOOD_S,
+                self.config.user_msgs_per_s, self.config.user_burst, flood_s=self.config.flood_s,
             )
         if displaced:
             await self.close_connections(displaced, words.REPLACED)
@@ -156,6 +196,9 @@ class Node:
     async def _fan_out(self, deliveries: list[tuple[dict, frozenset[int], str]]) -> None:
         users = list(set().union(*(recipients for _, recipients, _ in deliveries)))
         nodes = await self.locator.nodes_of(users)
+        if nodes is None or self.member.routing_suspect():
+            # Redis lost who is where: every node delivers to whom it holds.
+            nodes = dict.fromkeys(self.member.channels() | {self.name}, users)
         for node, node_users in nodes.items():
             present = set(node_users)
             items = [  # lists, not sets: the layer carries them as MessagePack
@@ -202,9 +245,9 @@ class Node:
 
     async def _sweep(self) -> None:
         """Close connections silent for 3 heartbeats."""
-        limit = 3 * settings.IM_HEARTBEAT_S
+        limit = 3 * self.config.heartbeat_s
         while True:
-            await asyncio.sleep(min(1.0, settings.IM_HEARTBEAT_S / 2))
+            await asyncio.sleep(min(1.0, self.config.heartbeat_s / 2))
             now = time.monotonic()
             for session in list(self.sessions.values()):
                 if now - session.last_rx > limit and not session.closing:
@@ -215,7 +258,7 @@ class Node:
         banned, whether or not the event that should have closed it arrived: the
         channel layer may drop it, and nothing is kept from a stale token for long."""
         while True:
-            await asyncio.sleep(settings.IM_TOKEN_RECHECK_S)
+            await asyncio.sleep(self.config.token_recheck_s)
             sessions = [s for s in self.sessions.values() if s.authenticated and not s.closing]
             for start in range(0, len(sessions), RECHECK_CHUNK):
                 chunk = sessions[start:start + RECHECK_CHUNK]
@@ -231,7 +274,65 @@ class Node:
                     if reason is not None:
                         session.go_offline(reason)
 
-    # --- shutdown ------------------------------------------------------------------
+    # --- the cluster ---------------------------------------------------------------
+
+    def _ring_changed(self, old: Ring, new: Ring) -> None:
+        if self.draining or not old.members:
+            return
+        if self._rebalance is not None:
+            self._rebalance.cancel()
+        self._rebalance = asyncio.create_task(self._move(old, new), name="im-rebalance")
+
+    async def _move(self, old: Ring, new: Ring) -> None:
+        """Send elsewhere exactly the connections whose user was placed here and is
+        placed on another node now, paced, in random order."""
+        me = self.node_id
+        moved = [s for s in self.sessions.values()
+                 if s.authenticated and not s.closing
+                 and old.owner(s.user_id) == me and new.owner(s.user_id) != me]
+        log.info("ring %d -> %d (%d nodes): moving %d of %d connections", old.version,
+                 new.version, len(new.members), len(moved), len(self.sessions))
+        random.shuffle(moved)
+        await self._tell(moved, words.REBALANCE, new, self.config.rebalance_rate)
+        log.info("ring %d: moved %d connections", new.version, len(moved))
+
+    async def _tell(self, sessions: list[Session], reason: str, ring: Ring, rate: float) -> None:
+        per_slice = max(1, round(rate * PACE_SLICE_S))
+        for start in range(0, len(sessions), per_slice):
+            if start:
+                await asyncio.sleep(PACE_SLICE_S)
+            for session in sessions[start:start + per_slice]:
+                if not session.closing:
+                    owner = ring.owner(session.user_id) if session.authenticated else None
+                    session.go_offline(reason, self.member.addresses(owner))
+
+    async def _write_connections_again(self) -> None:
+        """Redis lost its data: write every live connection of this node back."""
+        sessions = [s for s in self.sessions.values() if s.authenticated and not s.closing]
+        for session in sessions:
+            await self.locator.refresh(session.user_id, session.record())
+        log.warning("wrote %d connections back to the locator", len(sessions))
+
+    async def drain(self) -> None:
+        """Leave the ring, send every connection to its user's next node, wait up to
+        IM_DRAIN_S for them to go, then stop."""
+        if self.draining:
+            return
+        self.draining = True
+        if self._rebalance is not None:
+            self._rebalance.cancel()
+        ring = await self.member.leave()
+        sessions = list(self.sessions.values())
+        random.shuffle(sessions)
+        log.info("draining: leaving ring %d, telling %d connections", ring.version,
+                 len(sessions))
+        deadline = time.monotonic() + self.config.drain_s
+        # Paced, but fast enough to tell everyone within half the drain time.
+        rate = max(self.config.rebalance_rate, 2 * len(sessions) / self.config.drain_s)
+        await self._tell(sessions, words.SHUTDOWN, ring, rate)
+        while self.sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self.shutdown(words.SHUTDOWN, timeout=max(0.1, deadline - time.monotonic()))
 
     async def shutdown(self, reason: str = words.SHUTDOWN, timeout: float = 3.0) -> None:
         """Tell every connection `offline`, wait for them to flush, stop the loops."""
@@ -243,30 +344,6 @@ class Node:
         await self.writer.stop()
         for task in self._tasks:
             task.cancel()
+        await self.member.stop()
         for session in sessions:
             await session.transport_closed()
-
-
-_node_future: asyncio.Future | None = None
-
-
-async def get_node() -> Node:
-    """This process's node, created and started on first use."""
-    global _node_future
-    if _node_future is None:
-        _node_future = asyncio.ensure_future(_start_node())
-    return await asyncio.shield(_node_future)
-
-
-def current_node() -> Node | None:
-    if _node_future is not None and _node_future.done() and not _node_future.exception():
-        return _node_future.result()
-    return None
-
-
-async def _start_node() -> Node:
-    node = await Node.create()
-    node.start()
-    log.info("node %s started", node.name)
-    return node
-

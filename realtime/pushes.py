@@ -12,13 +12,13 @@ from collections import defaultdict
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from realtime import runtime
 from realtime.events import deliver_event
-from realtime.locator import get_locator
 
 
 def on_messages_stored(sender, *, deliveries: list[tuple[dict, frozenset[int]]],
                        **kwargs) -> None:
-    locator = get_locator()
+    locator = runtime.locator()
     present: dict[str, set[int]] = defaultdict(set)
     for user_id in set().union(*(recipients for _, recipients in deliveries)):
         for record in locator.conns_of(user_id):

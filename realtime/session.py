@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 import time
 from collections import deque
 from typing import Protocol
@@ -87,7 +88,8 @@ class Session:
     def __init__(self, host: SessionHost, adapter: Adapter) -> None:
         self.host = host
         self.adapter = adapter
-        self.conn_id = f"{host.name}#{next(_counter)}"
+        # Unique across the cluster; says nothing of the node (records carry that).
+        self.conn_id = f"{next(_counter)}.{secrets.token_hex(6)}"
         self.user_id: int | None = None
         self.device: str | None = None
         self.token_key: str | None = None
@@ -317,6 +319,14 @@ class Session:
     async def _auth(self, command: frames.Auth) -> None:
         if self.authenticated:
             raise ProtocolError(INVALID, "already authenticated", command.id)
+        retry_ms = self.host.admit_auth()
+        if retry_ms:
+            # The node admits authentications at a bounded rate (a dead node's users
+            # must not stampede the others): come back later, through the gateway.
+            self.close({**frames.error(code=RATE_LIMITED, message="too many connections "
+                                       "at once; retry later", id=command.id),
+                        "retry_ms": retry_ms})
+            return
         checked = time.monotonic()
         identity = await run_read(authenticate_token, command.token)
         if self.closing:

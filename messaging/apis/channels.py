@@ -114,9 +114,9 @@ class HealthApi(APIView):
         summary="200 when the server can serve",
     )
     def get(self, request):
-        checks = {"database": _check_database()}
+        checks = {"database": check_database()}
         if settings.IM_REDIS_URL:
-            checks["redis"] = _check_redis()
+            checks["redis"] = check_redis()
         healthy = all(checks.values())
         return Response(
             {"status": "ok" if healthy else "unavailable", "checks": checks},
@@ -124,7 +124,7 @@ class HealthApi(APIView):
         )
 
 
-def _check_database() -> bool:
+def check_database() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -133,7 +133,7 @@ def _check_database() -> bool:
         return False
 
 
-def _check_redis() -> bool:
+def check_redis() -> bool:
     import redis
 
     try:

@@ -14,12 +14,14 @@ import signal
 from collections.abc import Callable
 
 import daphne.server  # noqa: I001 - must come first: it installs Twisted's asyncio reactor
+from channels.layers import get_channel_layer
 from daphne.server import Server
 from django.conf import settings
 
-from improto.vocabulary import SHUTDOWN
-from realtime import gateway
-from realtime.node import current_node, get_node
+from realtime import gateway, runtime
+from realtime.config import NodeConfig
+from realtime.locator import build_locator
+from realtime.node import Node
 from realtime.transport.http_guard import GuardedHTTPFactory
 from realtime.transport.tcp import start_tcp_server
 from realtime.transport.ws_protocol import SCOPE_KEY, configure_factory
@@ -50,6 +52,7 @@ class ImServer(Server):
         self.on_ready = on_ready
         self.graceful_signals = graceful_signals
         self.tcp_server: asyncio.Server | None = None
+        self.node: Node | None = None
         self._stopping = False
 
     # Daphne's run() builds its HTTP factory and assigns it here, before the server
@@ -89,7 +92,6 @@ class ImServer(Server):
 
     async def _start_extras(self) -> None:
         try:
-            await get_node()
             tcp_address = None
             if self.tcp_port is not None:
                 self.tcp_server = await start_tcp_server(self.tcp_host, self.tcp_port)
@@ -97,11 +99,16 @@ class ImServer(Server):
             while not self.listening_addresses:
                 await asyncio.sleep(0.01)  # Daphne's own listen is a Twisted deferred
             http_address = self.listening_addresses[0]
+            self.node = await self._build_node(http_address)
+            await self.node.start(ws=gateway.public_ws_url(http_address),
+                                  tcp=gateway.public_tcp(tcp_address))
+            self.node.on_drain_requested = lambda: asyncio.ensure_future(self.graceful_stop())
+            runtime.install(self.node)
+            log.info("node %s started", self.node.node_id)
         except Exception:
             log.exception("the server could not start")
             self.stop()
             return
-        gateway.set_addresses(http=http_address, tcp=tcp_address)
         if self.graceful_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -109,14 +116,27 @@ class ImServer(Server):
         if self.on_ready is not None:
             self.on_ready(http_address, tcp_address)
 
+    @staticmethod
+    async def _build_node(http_address: tuple[str, int]) -> Node:
+        config = NodeConfig.from_settings(settings)
+        return await Node.build(
+            node_id=gateway.node_id(http_address), config=config, layer=get_channel_layer(),
+            locator=build_locator(config.redis_url, config.redis_prefix),
+            registry=runtime.build_registry(config.redis_url, config.redis_prefix),
+        )
+
     async def graceful_stop(self) -> None:
+        """Drain: leave the ring, send every connection to its next node, stop."""
         if self._stopping:
             return
         self._stopping = True
-        log.info("stopping: telling every connection offline/shutdown")
+        log.info("stopping: draining this node")
         if self.tcp_server is not None:
             self.tcp_server.close()
-        node = current_node()
-        if node is not None:
-            await node.shutdown(SHUTDOWN)
+        if self.node is not None:
+            try:
+                await self.node.drain()
+            except Exception:
+                log.exception("draining failed; stopping anyway")
+                await self.node.shutdown()
         self.stop()

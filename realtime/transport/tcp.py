@@ -13,7 +13,7 @@ from django.conf import settings
 from improto.codec import decode_payload
 from improto.errors import ProtocolError
 from improto.framing import FrameError, TcpFrameDecoder
-from realtime.node import get_node
+from realtime.runtime import wait_for_node
 from realtime.session import Session
 from realtime.transport import address_limit
 
@@ -61,7 +61,7 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
     if not address_limit.acquire(address):
         await address_limit.refuse_tcp(reader, writer)
         return
-    node = await get_node()
+    node = await wait_for_node()
     adapter = TcpAdapter(writer)
     session = Session(node, adapter)
     session.start()

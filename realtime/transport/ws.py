@@ -14,7 +14,7 @@ from django.conf import settings
 
 from improto.codec import decode_payload
 from improto.errors import BAD_FRAME, FRAME_TOO_LARGE, ProtocolError
-from realtime.node import get_node
+from realtime.runtime import wait_for_node
 from realtime.session import Session
 from realtime.transport.ws_protocol import SCOPE_KEY, WsLink
 
@@ -41,7 +41,7 @@ class WebSocketAdapter(AsyncConsumer):
 
     async def websocket_connect(self, message) -> None:
         await self.send({"type": "websocket.accept"})
-        node = await get_node()
+        node = await wait_for_node()
         self.session = Session(node, self)
         self.session.start()
 

@@ -55,6 +55,8 @@ class FakeHost:
         self.heartbeats = 0
         self.submitted: list[tuple] = []  # (request, origin, future)
         self.recently_revoked = False
+        self.auth_wait_ms = 0  # what admit_auth answers
+        self.forwarded: list[tuple[dict, frozenset[int]]] = []
 
     async def register(self, session) -> Registration:
         self.registered.append(session)
@@ -71,6 +73,15 @@ class FakeHost:
         future = asyncio.get_running_loop().create_future()
         self.submitted.append((request, origin, future))
         return future
+
+    def typing_allowed(self, user_id: int, channel: str) -> bool:
+        return True
+
+    def forward(self, frame: dict, recipients: frozenset[int], *, origin: str) -> None:
+        self.forwarded.append((frame, recipients))
+
+    def admit_auth(self) -> int:
+        return self.auth_wait_ms
 
     async def close_connections(self, records, reason: str) -> None:
         raise AssertionError("a session never closes other connections")

@@ -92,6 +92,17 @@ async def test_a_revoked_token_that_raced_the_registration_is_refused(alice_and_
     assert host.unregistered == host.registered  # registered for a moment, then undone
 
 
+async def test_over_the_admission_rate_auth_is_refused_with_a_retry_time(alice_and_bob):
+    host = FakeHost()
+    host.auth_wait_ms = 250
+    session, host, adapter = start(host)
+    await session.receive({"type": "auth", "id": "a1", "token": alice_and_bob[2], "device": "d"})
+    error = await adapter.next()
+    assert (error["code"], error["id"], error["retry_ms"]) == (RATE_LIMITED, "a1", 250)
+    await asyncio.wait_for(adapter.closed, 5)
+    assert host.registered == [] and not session.authenticated
+
+
 async def test_a_second_auth_is_invalid(alice_and_bob):
     session, _, adapter = await authed(alice_and_bob[2])
     await session.receive({"type": "auth", "id": "a2", "token": alice_and_bob[2], "device": "d"})

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +81,33 @@ class Deployment:
     def start_server(self, **extra_env) -> ImServer:
         server = ImServer.start(self.env | extra_env)
         self.servers.append(server)
+        if self.env.get("IM_REDIS_URL"):
+            self.wait_for_ring()
         return server
+
+    def live_servers(self) -> list[ImServer]:
+        return [s for s in self.servers if s.proc.poll() is None]
+
+    def wait_for_ring(self, timeout: float = 30, members: int | None = None) -> int:
+        """Wait until every live node serves the same ring, of `members` nodes (by
+        default, all of them); answer its version."""
+        deadline = time.monotonic() + timeout
+        while True:
+            servers = self.live_servers()
+            want = len(servers) if members is None else members
+            seen = []
+            for server in servers:
+                try:
+                    with urllib.request.urlopen(server.base_url + "/api/ready/", timeout=5) as r:
+                        seen.append(json.loads(r.read()))
+                except (urllib.error.URLError, OSError, ValueError):
+                    seen.append(None)
+            versions = {(a["ring"], a["nodes"]) for a in seen if a is not None}
+            if None not in seen and len(versions) == 1 and versions.pop()[1] == want:
+                return seen[0]["ring"]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the nodes did not agree on a ring: {seen}")
+            time.sleep(0.05)
 
     def close(self) -> None:
         for server in self.servers:
