@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from imsite.secret_key import load_or_create
 
@@ -300,11 +301,48 @@ else:
 # --- celery ------------------------------------------------------------------------
 
 CELERY_BROKER_URL = _env("CELERY_BROKER_URL")
-CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
-CELERY_TASK_EAGER_PROPAGATES = True
+# Without a broker, notifications are delivered by a small thread pool of the server
+# process (notifications/dispatch.py), never by eager tasks on the caller's thread.
+IM_PUSH_EMBEDDED = CELERY_BROKER_URL is None
+CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_SERIALIZER = "json"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish that cannot reach the broker fails fast: the outbox row stays due and the
+# sweep publishes it again (the broker is never the only copy).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                                   "interval_max": 0.5}
+CELERY_TASK_PUBLISH_RETRY = False
+
+# --- notifications (PROTOCOL.md section 10) ------------------------------------------------
+
+IM_PUSH_PREVIEW = _env_bool("IM_PUSH_PREVIEW", True)
+IM_PUSH_TIMEOUT_S = _env_int("IM_PUSH_TIMEOUT_S", 10, minimum=1)
+IM_PUSH_REDELIVER_S = _env_int("IM_PUSH_REDELIVER_S", 30, minimum=1)
+IM_PUSH_RETRY_BASE_S = _env_int("IM_PUSH_RETRY_BASE_S", 1, minimum=1)
+IM_PUSH_RETRY_MAX_S = _env_int("IM_PUSH_RETRY_MAX_S", 300, minimum=1)
+IM_PUSH_MAX_ATTEMPTS = _env_int("IM_PUSH_MAX_ATTEMPTS", 8, minimum=1)
+# A notification older than this is dead, whatever its attempts.
+IM_PUSH_MAX_AGE_S = _env_int("IM_PUSH_MAX_AGE_S", 24 * 3600, minimum=1)
+IM_PUSH_BREAKER_FAILS = _env_int("IM_PUSH_BREAKER_FAILS", 5, minimum=1)
+IM_PUSH_BREAKER_RESET_S = _env_int("IM_PUSH_BREAKER_RESET_S", 30, minimum=1)
+IM_PUSH_ALLOW_PRIVATE = _env_bool("IM_PUSH_ALLOW_PRIVATE", False)
+IM_PUSH_COLLAPSE_S = _env_int("IM_PUSH_COLLAPSE_S", 0, minimum=0)
+# Celery queues: one per provider kind, so one provider's trouble cannot starve the
+# others. A worker consumes all four unless started with -Q.
+IM_PUSH_QUEUE_PREFIX = _env("IM_PUSH_QUEUE_PREFIX", "im-push") or "im-push"
+CELERY_TASK_QUEUES = [Queue(f"{IM_PUSH_QUEUE_PREFIX}-{kind}")
+                      for kind in ("webhook", "webpush", "fcm", "apns")]
+CELERY_TASK_DEFAULT_QUEUE = f"{IM_PUSH_QUEUE_PREFIX}-webhook"
+# Threads that deliver in-process when there is no broker.
+IM_PUSH_WORKERS = _env_int("IM_PUSH_WORKERS", 2, minimum=1)
+# Off: no outbox rows are written at all (the benchmark's "notifications off").
+IM_PUSH_ENABLED = _env_bool("IM_PUSH_ENABLED", True)
+if IM_PUSH_RETRY_MAX_S < IM_PUSH_RETRY_BASE_S:
+    raise ImproperlyConfigured("IM_PUSH_RETRY_MAX_S must be at least IM_PUSH_RETRY_BASE_S")
 
 # --- MongoDB message store (optional) --------------------------------------------------
 

@@ -20,6 +20,7 @@ from media.models import MediaFile, MediaKind
 from media.selectors import media_fields, media_for_send
 from media.services import media_grant
 from messaging.models import Group, Membership
+from messaging.signals import messages_stored
 from messaging.store import AppendResult, NewMessage, get_store
 
 # The kind of file each media frame carries. A `file` frame takes any kind: a photo
@@ -112,6 +113,13 @@ def _send_batch(requests: Sequence[SendRequest]) -> list[SendOutcome]:
         results = get_store().append([new for _, new, _ in accepted], now_ms=now_ms())
         for (index, _, recipients), result in zip(accepted, results, strict=True):
             outcomes[index] = SendOutcome(result=result, recipients=recipients)
+        if messages_stored.has_listeners():
+            stored = [(o.result.message, o.recipients) for o in outcomes
+                      if o is not None and o.result is not None and not o.result.dup]
+            if stored:
+                transaction.on_commit(
+                    lambda: messages_stored.send(None, stored=stored), robust=True
+                )
     return outcomes  # type: ignore[return-value]
 
 

@@ -1,0 +1,13 @@
+"""Signals messaging sends; apps above it subscribe (in their AppConfig.ready)."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent on the writer's thread right after the commit that stored new messages (never
+# for a duplicate), with keyword arguments:
+#   stored: list[tuple[StoredMessage, frozenset[int]]]   each message and its channel's
+#                                                        members (the sender included)
+# A receiver must return at once (hand the work to a thread of its own): the acks of
+# the batch wait for it. notifications fills its outbox from it.
+messages_stored = Signal()

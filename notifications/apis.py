@@ -1,0 +1,75 @@
+"""REST of section 10: thin views over notifications.services."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging.selectors.channels import ChannelForbidden
+from notifications.selectors import devices_of_user
+from notifications.serializers import (
+    ChannelSettingsIn,
+    ChannelSettingsOut,
+    DeviceCreatedOut,
+    DeviceIn,
+    DeviceOut,
+)
+from notifications.services.devices import channel_mute_set, device_register, device_remove
+from notifications.targets import TargetRefused
+
+
+def _out(device) -> dict:
+    return DeviceOut(device).data
+
+
+class DeviceListApi(APIView):
+    @extend_schema(responses={200: DeviceOut(many=True)}, summary="My push registrations")
+    def get(self, request):
+        return Response([_out(d) for d in devices_of_user(user_id=request.user.pk)])
+
+    @extend_schema(
+        request=DeviceIn, responses={201: DeviceCreatedOut},
+        summary="Register (or replace) the push target of one of my devices",
+    )
+    def post(self, request):
+        data = DeviceIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            device, generated = device_register(user_id=request.user.pk, **{
+                "secret": None, **data.validated_data})
+        except TargetRefused as exc:
+            raise ValidationError({"target": [str(exc)]}) from None
+        body = _out(device)
+        if generated is not None:
+            body["secret"] = generated
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class DeviceDetailApi(APIView):
+    @extend_schema(
+        responses={204: None, 404: OpenApiResponse(description="No such device of mine.")},
+        summary="Remove one of my push registrations",
+    )
+    def delete(self, request, device_id: int):
+        if not device_remove(user_id=request.user.pk, device_id=device_id):
+            raise NotFound("no such device")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChannelSettingsApi(APIView):
+    @extend_schema(
+        request=ChannelSettingsIn,
+        responses={200: ChannelSettingsOut, 403: OpenApiResponse(description="Not a member.")},
+        summary="Mute or unmute a channel's notifications",
+    )
+    def patch(self, request, channel: str):
+        data = ChannelSettingsIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            channel_mute_set(user_id=request.user.pk, channel=channel, **data.validated_data)
+        except ChannelForbidden as exc:
+            raise PermissionDenied(str(exc)) from None
+        return Response({"channel": channel, **data.validated_data})

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from improto.frames import DEVICE_NAME
+from notifications.models import DeviceKind
+
+
+class DeviceIn(serializers.Serializer):
+    device = serializers.RegexField(DEVICE_NAME, max_length=64)
+    kind = serializers.ChoiceField(choices=DeviceKind.choices)
+    target = serializers.JSONField(help_text=(
+        "webhook: an http(s) URL; webpush: {endpoint, keys: {p256dh, auth}}; "
+        "fcm: a registration token; apns: a device token"))
+    secret = serializers.CharField(min_length=16, max_length=128, required=False)
+
+
+class DeviceOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    device = serializers.CharField()
+    kind = serializers.CharField()
+    enabled = serializers.BooleanField()
+    created = serializers.DateTimeField()
+
+
+class DeviceCreatedOut(DeviceOut):
+    secret = serializers.CharField(required=False, help_text="only when the server made it")
+
+
+class ChannelSettingsIn(serializers.Serializer):
+    muted = serializers.BooleanField()
+
+
+class ChannelSettingsOut(serializers.Serializer):
+    channel = serializers.CharField()
+    muted = serializers.BooleanField()
