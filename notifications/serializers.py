@@ -7,7 +7,7 @@ from notifications.models import DeviceKind
 
 
 class DeviceIn(serializers.Serializer):
-    device = serializers.RegexField(DEVICE_NAME, max_length=64)
+    device = serializers.RegexField(rf"^(?:{DEVICE_NAME.pattern})\Z", max_length=64)
     kind = serializers.ChoiceField(choices=DeviceKind.choices)
     target = serializers.JSONField(help_text=(
         "webhook: an http(s) URL; webpush: {endpoint, keys: {p256dh, auth}}; "
