@@ -311,11 +311,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_SERIALIZER = "json"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A publish that cannot reach the broker fails fast: the outbox row stays due and the
-# sweep publishes it again (the broker is never the only copy).
+# A publish that cannot reach the broker fails fast (notifications/dispatch.py): the
+# outbox row stays due and the sweep publishes it again.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                                    "interval_max": 0.5}
-CELERY_TASK_PUBLISH_RETRY = False
 
 # --- notifications (PROTOCOL.md section 10) ------------------------------------------------
 

@@ -26,7 +26,7 @@ if open_until == 0 then return 0 end
 local now = tonumber(ARGV[1])
 if now < open_until then return open_until - now end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
-return tonumber(ARGV[2])
+return tonumber(ARGV[3])
 """
 
 _FAILED = """
@@ -59,6 +59,10 @@ class Breaker(Protocol):
     def state(self, host: str) -> dict: ...
 
 
+# While one caller probes a host, the others look again this often.
+PROBE_WAIT_MS = 1000
+
+
 def _probe_ms() -> int:
     return (settings.IM_PUSH_TIMEOUT_S + 1) * 1000
 
@@ -77,7 +81,7 @@ class RedisBreaker:
         return [f"{self._prefix}:{host}", f"{self._prefix}:{host}:probe"]
 
     def before_call(self, host: str, now: int) -> int:
-        return int(self._before(keys=self._keys(host), args=[now, _probe_ms()]))
+        return int(self._before(keys=self._keys(host), args=[now, _probe_ms(), PROBE_WAIT_MS]))
 
     def failed(self, host: str, now: int) -> None:
         opened = self._failed(keys=self._keys(host), args=[
@@ -110,7 +114,7 @@ class MemoryBreaker:
             if self._probe_until.get(host, 0) <= now:
                 self._probe_until[host] = now + _probe_ms()
                 return 0
-            return _probe_ms()
+            return PROBE_WAIT_MS
 
     def failed(self, host: str, now: int) -> None:
         with self._lock:

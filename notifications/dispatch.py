@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 1.0
 BATCH = 1000
+# One quick reconnect (a broken pooled connection is replaced), then give up: the
+# outbox thread must not wait on a broker that is down.
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                 "interval_max": 0.2}
 
 
 def queue_of(kind: str) -> str:
@@ -56,7 +60,8 @@ def publish(items: Sequence[tuple[int, str]]) -> int:
         with app.producer_or_acquire() as producer:
             for notification_id, kind in items:
                 deliver_task.apply_async((notification_id,), queue=queue_of(kind),
-                                         producer=producer, retry=False)
+                                         producer=producer, retry=True,
+                                         retry_policy=PUBLISH_RETRY)
                 done += 1
     except Exception as exc:  # the broker is down: the sweep publishes them later
         log.warning("publishing %d notifications failed (%s); the sweep will retry",
