@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,6 +17,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
+    status: int = 0  # what it was answered
 
     @property
     def json(self) -> dict:
@@ -44,6 +46,7 @@ class FakePush:
                     fake.received.append(request)
                     fake.changed.notify_all()
                 status, headers, delay = fake.answer(request)
+                request.status = status
                 if delay:
                     fake.release.wait(delay)
                 body = b"{}"

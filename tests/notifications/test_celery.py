@@ -172,3 +172,38 @@ def _delete_queues(prefix: str) -> None:
         channel = conn.channel()
         for kind in ("webhook", "webpush", "fcm", "apns"):
             channel.queue_delete(f"{prefix}-{kind}")
+
+
+async def test_breaker_opens_holds_and_one_probe_closes_it(make_deployment, broker, push):
+    """Two workers share the breaker of the failing host (in Redis)."""
+    reset_s = 3
+    dep = make_deployment(
+        redis=True, redis_db=4, CELERY_BROKER_URL=broker.url, IM_PUSH_ALLOW_PRIVATE=1,
+        IM_PUSH_REDELIVER_S=1, IM_PUSH_TIMEOUT_S=2, IM_PUSH_RETRY_BASE_S=1,
+        IM_PUSH_RETRY_MAX_S=1, IM_PUSH_MAX_ATTEMPTS=20, IM_PUSH_BREAKER_FAILS=3,
+        IM_PUSH_BREAKER_RESET_S=reset_s,
+    )
+    server = dep.start_server()
+    workers = [Worker(dep.env, concurrency=1), Worker(dep.env, concurrency=1)]
+    try:
+        failing = [True]
+        push.answer = lambda r: (500, {}, 0) if failing[0] else (200, {}, 0)
+        alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+        await register(server, bob, push.url())
+        await _send(server, alice, bob, [f"m{i}" for i in range(6)])
+        push.wait_for(lambda r: len(r) >= 3)
+        failing[0] = False  # the host is back, but the breaker is open: nothing yet
+        got = push.wait_for(lambda r: sum(x.status == 200 for x in r) >= 6, timeout=60)
+        failures = [r for r in got if r.status == 500]
+        successes = [r for r in got if r.status == 200]
+        assert 3 <= len(failures) <= 4  # the third opened it; one more may have been in flight
+        # Held: nothing was sent for the reset period after the breaker opened.
+        assert successes[0].at - failures[2].at >= reset_s - 0.2
+        # Then every message once, and no failure more (the probe succeeded).
+        assert len(successes) == 6 == len({r.json["id"] for r in successes})
+        assert len(got) == len(failures) + 6
+        rows = wait_outbox(server.env, lambda rows: all(r["state"] == "sent" for r in rows))
+        assert len(rows) == 6
+    finally:
+        for worker in workers:
+            worker.stop()
