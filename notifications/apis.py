@@ -8,6 +8,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.serializers import DetailErrorSerializer
 from messaging.selectors.channels import ChannelForbidden
 from notifications.selectors import devices_of_user
 from notifications.serializers import (
@@ -20,6 +21,11 @@ from notifications.serializers import (
 from notifications.services.devices import channel_mute_set, device_register, device_remove
 from notifications.targets import TargetRefused
 
+FIELD_ERRORS = OpenApiResponse(description="Field errors: {field: [messages]}.")
+FORBIDDEN = OpenApiResponse(DetailErrorSerializer,
+                            description="No such channel, or not a member of it.")
+NOT_FOUND = OpenApiResponse(DetailErrorSerializer, description="No such device of mine.")
+
 
 def _out(device) -> dict:
     return DeviceOut(device).data
@@ -31,7 +37,7 @@ class DeviceListApi(APIView):
         return Response([_out(d) for d in devices_of_user(user_id=request.user.pk)])
 
     @extend_schema(
-        request=DeviceIn, responses={201: DeviceCreatedOut},
+        request=DeviceIn, responses={201: DeviceCreatedOut, 400: FIELD_ERRORS},
         summary="Register (or replace) the push target of one of my devices",
     )
     def post(self, request):
@@ -50,7 +56,7 @@ class DeviceListApi(APIView):
 
 class DeviceDetailApi(APIView):
     @extend_schema(
-        responses={204: None, 404: OpenApiResponse(description="No such device of mine.")},
+        responses={204: None, 404: NOT_FOUND},
         summary="Remove one of my push registrations",
     )
     def delete(self, request, device_id: int):
@@ -62,14 +68,16 @@ class DeviceDetailApi(APIView):
 class ChannelSettingsApi(APIView):
     @extend_schema(
         request=ChannelSettingsIn,
-        responses={200: ChannelSettingsOut, 403: OpenApiResponse(description="Not a member.")},
+        responses={200: ChannelSettingsOut, 400: FIELD_ERRORS, 403: FORBIDDEN},
         summary="Mute or unmute a channel's notifications",
+        description="Without `muted`, nothing changes; the answer is the current setting.",
     )
     def patch(self, request, channel: str):
         data = ChannelSettingsIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            channel_mute_set(user_id=request.user.pk, channel=channel, **data.validated_data)
+            muted = channel_mute_set(user_id=request.user.pk, channel=channel,
+                                     muted=data.validated_data.get("muted"))
         except ChannelForbidden as exc:
             raise PermissionDenied(str(exc)) from None
-        return Response({"channel": channel, **data.validated_data})
+        return Response({"channel": channel, "muted": muted})

@@ -1,18 +1,22 @@
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from accounts.serializers import StrictBooleanField, StrictCharField
 from improto.frames import DEVICE_NAME
 from notifications.models import DeviceKind
 
 
 class DeviceIn(serializers.Serializer):
-    device = serializers.RegexField(rf"^(?:{DEVICE_NAME.pattern})\Z", max_length=64)
+    device = StrictCharField(max_length=64, validators=[
+        RegexValidator(rf"^(?:{DEVICE_NAME.pattern})\Z",
+                       "may hold only letters, digits and -_.:@")])
     kind = serializers.ChoiceField(choices=DeviceKind.choices)
     target = serializers.JSONField(help_text=(
         "webhook: an http(s) URL; webpush: {endpoint, keys: {p256dh, auth}}; "
         "fcm: a registration token; apns: a device token"))
-    secret = serializers.CharField(min_length=16, max_length=128, required=False)
+    secret = StrictCharField(min_length=16, max_length=128, required=False)
 
 
 class DeviceOut(serializers.Serializer):
@@ -28,7 +32,7 @@ class DeviceCreatedOut(DeviceOut):
 
 
 class ChannelSettingsIn(serializers.Serializer):
-    muted = serializers.BooleanField()
+    muted = StrictBooleanField(required=False)
 
 
 class ChannelSettingsOut(serializers.Serializer):

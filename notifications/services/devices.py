@@ -45,9 +45,13 @@ def device_disable(*, device_id: int) -> None:
         )
 
 
-def channel_mute_set(*, user_id: int, channel: str, muted: bool) -> None:
-    """Raises messaging's ChannelForbidden unless the user is a member of the channel."""
+def channel_mute_set(*, user_id: int, channel: str, muted: bool | None) -> bool:
+    """Mute or unmute (None: leave as it is); returns whether the channel is muted.
+    Raises messaging's ChannelForbidden unless the user is a member of the channel."""
     channel_check_access(user_id=user_id, channel=channel)
+    if muted is None:
+        return ChannelSetting.objects.filter(user_id=user_id, channel=channel, muted=True).exists()
     ChannelSetting.objects.update_or_create(
         user_id=user_id, channel=channel, defaults={"muted": muted}
     )
+    return muted

@@ -63,6 +63,13 @@ def _realistic_body(path: str, body: dict) -> None:
         body["members"] = users[: len(body["members"])]
     elif path == "/api/groups/{group_id}/members/" and "user_ids" in body:
         body["user_ids"] = users[: len(body["user_ids"])]
+    elif path == "/api/devices/" and "kind" in body:
+        # What a target must be depends on the kind (PROTOCOL.md section 10).
+        body["target"] = {
+            "webhook": "https://push.example.com/hook",
+            "webpush": {"endpoint": "https://push.example.com/sub",
+                        "keys": {"p256dh": "BPk", "auth": "k1"}},
+        }.get(body["kind"], "device-token-1")
 
 
 @schemathesis.hook
