@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import statistics
 import subprocess
 import sys
@@ -82,7 +83,8 @@ def rest(base: str, method: str, path: str, body: dict, token: str) -> dict:
         return json.loads(response.read())
 
 
-async def sender(ws_url: str, token: str, to: int, count: int, acks: list[float]) -> None:
+async def sender(ws_url: str, token: str, to: int, count: int, acks: list[float],
+                 run: str = "") -> None:
     async with websockets.connect(ws_url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "auth", "id": "a", "token": token, "device": "b"}))
         while json.loads(await ws.recv())["type"] != "auth_ok":
@@ -92,7 +94,7 @@ async def sender(ws_url: str, token: str, to: int, count: int, acks: list[float]
         done = 0
         while done < count:
             while next_id < count and len(sent) < WINDOW:
-                frame_id = f"m{next_id}"
+                frame_id = f"{run}m{next_id}"  # unique per run: not a duplicate
                 sent[frame_id] = time.perf_counter()
                 await ws.send(json.dumps({"type": "text", "id": frame_id, "to": to,
                                           "body": {"text": f"hello {next_id}"}}))
@@ -111,12 +113,13 @@ def percentile(values: list[float], p: float) -> float:
 def one_run(server: BenchServer, pairs: list[tuple[str, int]], messages: int,
             receiver: Receiver, notifications: bool, workers: int) -> dict:
     receiver.take()
+    run = secrets.token_hex(4)
     acks: list[float] = []
     started = time.time() * 1000
     t0 = time.perf_counter()
 
     async def main() -> None:
-        await asyncio.gather(*(sender(server.ws, token, to, messages, acks)
+        await asyncio.gather(*(sender(server.ws, token, to, messages, acks, run)
                                for token, to in pairs))
 
     asyncio.run(main())
@@ -152,13 +155,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="off/on pairs")
     parser.add_argument("--celery", type=int, default=0, help="Celery workers (0: embedded)")
     parser.add_argument("--embedded-workers", type=int, default=2)
+    parser.add_argument("--store", default="embedded", choices=["embedded", "pg-redis"])
     parser.add_argument("--out", default=str(ROOT / "bench/results/notifications.json"))
     args = parser.parse_args(argv)
 
     log_dir = Path(args.out).parent / "notifications-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     receiver = Receiver()
-    dep = Deployment.create("embedded", log_dir)
+    dep = Deployment.create(args.store, log_dir)
     broker = None
     workers: list[subprocess.Popen] = []
     try:
@@ -209,7 +213,7 @@ def main(argv: list[str]) -> int:
             for key in mine[0] if key not in ("notifications",)
         }
     document = {"mode": f"celery x{args.celery}" if args.celery
-                else f"embedded x{args.embedded_workers}",
+                else f"in-process x{args.embedded_workers}", "store": args.store,
                 "pairs": args.pairs, "messages_per_sender": args.messages,
                 "runs": runs, "median": summary}
     Path(args.out).write_text(json.dumps(document, indent=2) + "\n")

@@ -1,17 +1,21 @@
-"""Deliver one outbox row: the code a Celery task and the embedded pool both run.
+"""Deliver outbox rows: the code a Celery task and the embedded pool both run.
 
-A row is claimed by one conditional UPDATE (queued or retrying -> sending), so two
-copies of a task (a redelivery, a sweep's republish) never send it twice; the claim
-is a lease until next_attempt_at, after which the sweep hands it out again (the
-worker that held it died).
+Rows are claimed together by one conditional UPDATE (queued or retrying -> sending,
+with a random claim token), so two copies of a task (a redelivery, a sweep's
+republish) never send a row twice; the claim is a lease until next_attempt_at, after
+which the sweep hands the row out again (the worker that held it died). Outcomes are
+written together too: a batch costs two commits, not two per notification.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import secrets
+from collections.abc import Sequence
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 
 from notifications.breaker import get_breaker
@@ -45,60 +49,65 @@ def retry_delay_ms(attempts: int, retry_after_s: float | None) -> int:
     return int(delay * 1000)
 
 
-def deliver(notification_id: int) -> str:
-    """Try to deliver one notification now; returns what happened (for logs and tests)."""
-    row = Notification.objects.select_related("device").filter(pk=notification_id).first()
-    if row is None or row.state not in CLAIMABLE:
-        return "skipped"
-    if not row.device.enabled:
-        Notification.objects.filter(pk=row.pk, state__in=CLAIMABLE).update(state=State.DISABLED)
-        return "disabled"
-    provider = provider_for(row.kind)
-    host = provider.host_of(row.device.target)
-    breaker = get_breaker()
-    now = now_ms()
-    wait = breaker.before_call(host, now)
-    if wait:
-        # Open breaker: the row waits (no attempt counted) until the reset time.
-        Notification.objects.filter(pk=row.pk, state__in=CLAIMABLE).update(
-            state=State.RETRYING, next_attempt_at=now + wait,
-            last_error=f"breaker open for {host}")
-        return "held"
+def deliver(notification_ids: Sequence[int]) -> dict[str, int]:
+    """Try to deliver these notifications now; returns how many ended how."""
+    token = secrets.token_hex(8)
     lease = (settings.IM_PUSH_TIMEOUT_S + settings.IM_PUSH_REDELIVER_S) * 1000
-    claimed = Notification.objects.filter(pk=row.pk, state__in=CLAIMABLE).update(
-        state=State.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + lease)
+    claimed = Notification.objects.filter(
+        pk__in=list(notification_ids), state__in=CLAIMABLE, device__enabled=True,
+    ).update(state=State.SENDING, claim=token, attempts=F("attempts") + 1,
+             next_attempt_at=now_ms() + lease)
+    counts: dict[str, int] = {}
     if not claimed:
-        return "skipped"
-    outcome = provider.send(target=row.device.target, secret=row.device.secret,
-                            payload=payload_of(row), key=row.key)
-    return _record(row, outcome, host, attempts=row.attempts + 1)
-
-
-def _record(row: Notification, outcome: Outcome, host: str, *, attempts: int) -> str:
-    now = now_ms()
-    mine = Notification.objects.filter(pk=row.pk, state=State.SENDING)
-    common = {"last_status": outcome.status, "last_error": outcome.error[:300]}
+        return counts
+    rows = list(Notification.objects.select_related("device")
+                .filter(claim=token, state=State.SENDING).order_by("id"))
     breaker = get_breaker()
-    if outcome.result == OK:
-        breaker.succeeded(host)
+    results: list[tuple[Notification, str, Outcome | None, int]] = []
+    for row in rows:
+        provider = provider_for(row.kind)
+        host = provider.host_of(row.device.target)
+        wait = breaker.before_call(host, now_ms())
+        if wait:
+            # Open breaker: the row waits (the attempt is given back) until reset.
+            results.append((row, "held", None, wait))
+            continue
+        outcome = provider.send(target=row.device.target, secret=row.device.secret,
+                                payload=payload_of(row), key=row.key)
+        if outcome.result == OK or outcome.result == GONE:
+            breaker.succeeded(host)  # the host answered: it is up
+        elif outcome.result != BAD:
+            breaker.failed(host, now_ms())
+        results.append((row, outcome.result, outcome, 0))
+    with transaction.atomic():
+        for row, result, outcome, wait in results:
+            counts[result] = counts.get(result, 0) + 1
+            _record(row, result, outcome, wait)
+    return counts
+
+
+def _record(row: Notification, result: str, outcome: Outcome | None, wait: int) -> None:
+    now = now_ms()
+    mine = Notification.objects.filter(pk=row.pk, claim=row.claim, state=State.SENDING)
+    if outcome is None:
+        mine.update(state=State.RETRYING, next_attempt_at=now + wait,
+                    attempts=F("attempts") - 1, last_error="breaker open")
+        return
+    common = {"last_status": outcome.status, "last_error": outcome.error[:300]}
+    if result == OK:
         mine.update(state=State.SENT, sent_ms=now, **common)
-        return "sent"
-    if outcome.result == GONE:
-        breaker.succeeded(host)  # the host answered: it is up
+    elif result == GONE:
         mine.update(**common)
         device_disable(device_id=row.device_id)
         log.info("push target of device %s is gone (%s): disabled", row.device_id, outcome.status)
-        return "gone"
-    if outcome.result == BAD:
+    elif result == BAD:
         mine.update(state=State.FAILED, **common)
         log.warning("notification %s refused: %s %s", row.key, outcome.status, outcome.error)
-        return "failed"
-    breaker.failed(host, now)
-    too_old = now - row.created_ms > settings.IM_PUSH_MAX_AGE_S * 1000
-    if attempts >= settings.IM_PUSH_MAX_ATTEMPTS or too_old:
+    elif (row.attempts >= settings.IM_PUSH_MAX_ATTEMPTS
+          or now - row.created_ms > settings.IM_PUSH_MAX_AGE_S * 1000):
         mine.update(state=State.DEAD, **common)
-        log.warning("notification %s dead after %d attempts", row.key, attempts)
-        return "dead"
-    mine.update(state=State.RETRYING,
-                next_attempt_at=now + retry_delay_ms(attempts, outcome.retry_after_s), **common)
-    return "retrying"
+        log.warning("notification %s dead after %d attempts", row.key, row.attempts)
+    else:
+        mine.update(state=State.RETRYING,
+                    next_attempt_at=now + retry_delay_ms(row.attempts, outcome.retry_after_s),
+                    **common)

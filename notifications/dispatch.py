@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 1.0
 BATCH = 1000
+# Rows per task: a task claims and records its rows in one commit each.
+TASK_ROWS = 20
 # One quick reconnect (a broken pooled connection is replaced), then give up: the
 # outbox thread must not wait on a broker that is down.
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
@@ -49,20 +52,24 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def publish(items: Sequence[tuple[int, str]]) -> int:
-    """Hand rows to the workers; returns how many were handed (the rest wait for the
-    sweep)."""
+    """Hand rows to the workers, in tasks of up to TASK_ROWS rows of one kind; returns
+    how many were handed (the rest wait for the sweep)."""
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for notification_id, kind in items:
+        by_kind[kind].append(notification_id)
+    chunks = [(kind, ids[i:i + TASK_ROWS]) for kind, ids in by_kind.items()
+              for i in range(0, len(ids), TASK_ROWS)]
     if settings.IM_PUSH_EMBEDDED:
-        for notification_id, _ in items:
-            _pool().submit(run_with_connection, deliver, notification_id)
+        for _, ids in chunks:
+            _pool().submit(run_with_connection, deliver, ids)
         return len(items)
     done = 0
     try:
         with app.producer_or_acquire() as producer:
-            for notification_id, kind in items:
-                deliver_task.apply_async((notification_id,), queue=queue_of(kind),
-                                         producer=producer, retry=True,
-                                         retry_policy=PUBLISH_RETRY)
-                done += 1
+            for kind, ids in chunks:
+                deliver_task.apply_async((ids,), queue=queue_of(kind), producer=producer,
+                                         retry=True, retry_policy=PUBLISH_RETRY)
+                done += len(ids)
     except Exception as exc:  # the broker is down: the sweep publishes them later
         log.warning("publishing %d notifications failed (%s); the sweep will retry",
                     len(items) - done, exc)

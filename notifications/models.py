@@ -89,6 +89,8 @@ class Notification(models.Model):
     preview = models.CharField(max_length=100, blank=True, default="")
     state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
+    # Who holds a row in `sending`: a random token per claim.
+    claim = models.CharField(max_length=16, blank=True, default="")
     # ms. Pending rows: when the sweep may publish it (again).
     next_attempt_at = models.BigIntegerField()
     created_ms = models.BigIntegerField()
