@@ -64,6 +64,7 @@ def deliver(notification_ids: Sequence[int]) -> dict[str, int]:
                 .filter(claim=token, state=State.SENDING).order_by("id"))
     breaker = get_breaker()
     results: list[tuple[Notification, str, Outcome | None, int]] = []
+    answered: dict[str, bool] = {}  # host -> did its last answer of this batch count as up
     for row in rows:
         provider = provider_for(row.kind)
         host = provider.host_of(row.device.target)
@@ -74,15 +75,27 @@ def deliver(notification_ids: Sequence[int]) -> dict[str, int]:
             continue
         outcome = provider.send(target=row.device.target, secret=row.device.secret,
                                 payload=payload_of(row), key=row.key)
-        if outcome.result == OK or outcome.result == GONE:
-            breaker.succeeded(host)  # the host answered: it is up
+        if outcome.result in (OK, GONE):
+            # The host answered: it is up (told to the breaker once per batch, below).
+            if not answered.get(host):
+                breaker.succeeded(host)
+            answered[host] = True
         elif outcome.result != BAD:
             breaker.failed(host, now_ms())
+            answered[host] = False
         results.append((row, outcome.result, outcome, 0))
+    sent: dict[int | None, list[int]] = {}  # by status: one UPDATE each
+    for row, result, outcome, _ in results:
+        if result == OK:
+            sent.setdefault(outcome.status, []).append(row.pk)
     with transaction.atomic():
+        for status, ids in sent.items():
+            Notification.objects.filter(pk__in=ids, claim=token, state=State.SENDING).update(
+                state=State.SENT, sent_ms=now_ms(), last_status=status, last_error="")
         for row, result, outcome, wait in results:
             counts[result] = counts.get(result, 0) + 1
-            _record(row, result, outcome, wait)
+            if result != OK:
+                _record(row, result, outcome, wait)
     return counts
 
 

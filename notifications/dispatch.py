@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 1.0
 BATCH = 1000
 # Rows per task: a task claims and records its rows in one commit each.
-TASK_ROWS = 20
+TASK_ROWS = 50
 # One quick reconnect (a broken pooled connection is replaced), then give up: the
 # outbox thread must not wait on a broker that is down.
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
