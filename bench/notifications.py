@@ -1,7 +1,7 @@
 """Notifications benchmark: the send path with notifications on and off, and the
 notifications themselves (PROTOCOL.md section 10).
 
-`pairs` senders each send `messages` texts (a window of 32 in flight) to their own
+`pairs` senders each send `messages` texts (`window` in flight, 32 by default) to their own
 recipient, who is offline and has a webhook device pointing at a loopback receiver.
 Runs alternate off, on, off, on... on one database (A/B interleaved; medians
 reported). "off" is IM_PUSH_ENABLED=0: no outbox row is written at all.
@@ -25,6 +25,7 @@ import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -84,7 +85,7 @@ def rest(base: str, method: str, path: str, body: dict, token: str) -> dict:
 
 
 async def sender(ws_url: str, token: str, to: int, count: int, acks: list[float],
-                 run: str = "") -> None:
+                 run: str = "", window: int = WINDOW) -> None:
     async with websockets.connect(ws_url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "auth", "id": "a", "token": token, "device": "b"}))
         while json.loads(await ws.recv())["type"] != "auth_ok":
@@ -93,7 +94,7 @@ async def sender(ws_url: str, token: str, to: int, count: int, acks: list[float]
         next_id = 0
         done = 0
         while done < count:
-            while next_id < count and len(sent) < WINDOW:
+            while next_id < count and len(sent) < window:
                 frame_id = f"{run}m{next_id}"  # unique per run: not a duplicate
                 sent[frame_id] = time.perf_counter()
                 await ws.send(json.dumps({"type": "text", "id": frame_id, "to": to,
@@ -111,7 +112,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def one_run(server: BenchServer, pairs: list[tuple[str, int]], messages: int,
-            receiver: Receiver, notifications: bool, workers: int) -> dict:
+            receiver: Receiver, notifications: bool, workers: int, window: int) -> dict:
     receiver.take()
     run = secrets.token_hex(4)
     acks: list[float] = []
@@ -119,7 +120,7 @@ def one_run(server: BenchServer, pairs: list[tuple[str, int]], messages: int,
     t0 = time.perf_counter()
 
     async def main() -> None:
-        await asyncio.gather(*(sender(server.ws, token, to, messages, acks, run)
+        await asyncio.gather(*(sender(server.ws, token, to, messages, acks, run, window)
                                for token, to in pairs))
 
     asyncio.run(main())
@@ -152,14 +153,18 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--messages", type=int, default=100, help="per sender, per run")
+    parser.add_argument("--window", type=int, default=WINDOW, help="sends in flight per sender")
     parser.add_argument("--rounds", type=int, default=2, help="off/on pairs")
     parser.add_argument("--celery", type=int, default=0, help="Celery workers (0: embedded)")
     parser.add_argument("--embedded-workers", type=int, default=2)
+    parser.add_argument("--no-delivery", action="store_true",
+                        help="a broker but no worker: the on runs write and publish the "
+                             "outbox rows, nothing delivers them (the trigger's own cost)")
     parser.add_argument("--store", default="embedded", choices=["embedded", "pg-redis"])
     parser.add_argument("--out", default=str(ROOT / "bench/results/notifications.json"))
     args = parser.parse_args(argv)
 
-    log_dir = Path(args.out).parent / "notifications-logs"
+    log_dir = Path(tempfile.mkdtemp(prefix="im-bench-notify-logs-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     receiver = Receiver()
     dep = Deployment.create(args.store, log_dir)
@@ -168,7 +173,7 @@ def main(argv: list[str]) -> int:
     try:
         env = dep.env | {"IM_PUSH_ALLOW_PRIVATE": "1",
                          "IM_PUSH_WORKERS": str(args.embedded_workers)}
-        if args.celery:
+        if args.celery or args.no_delivery:
             broker = RedisServer()
             env["CELERY_BROKER_URL"] = broker.url(0)
         seeded = dep.seed(users=2 * args.pairs, groups=[])["users"]
@@ -192,8 +197,10 @@ def main(argv: list[str]) -> int:
                 server = BenchServer(env | {"IM_PUSH_ENABLED": "1" if on else "0"},
                                      log_dir / "server.log")
                 try:
-                    runs.append(one_run(server, pairs, args.messages, receiver, on,
-                                        args.celery or args.embedded_workers))
+                    runs.append(one_run(server, pairs, args.messages, receiver,
+                                        on and not args.no_delivery,
+                                        args.celery or args.embedded_workers, args.window))
+                    runs[-1]["notifications"] = on
                 finally:
                     server.stop()
                 print(json.dumps(runs[-1]), flush=True)
@@ -212,9 +219,11 @@ def main(argv: list[str]) -> int:
             key: statistics.median(r[key] for r in mine)
             for key in mine[0] if key not in ("notifications",)
         }
-    document = {"mode": f"celery x{args.celery}" if args.celery
+    document = {"mode": "outbox only, no worker" if args.no_delivery
+                else f"celery x{args.celery}" if args.celery
                 else f"in-process x{args.embedded_workers}", "store": args.store,
                 "pairs": args.pairs, "messages_per_sender": args.messages,
+                "window": args.window,
                 "runs": runs, "median": summary}
     Path(args.out).write_text(json.dumps(document, indent=2) + "\n")
     print(json.dumps(document["median"], indent=2))
