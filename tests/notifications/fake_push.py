@@ -92,10 +92,10 @@ class FakePush:
 
 def outbox(env: dict) -> list[dict]:
     """The server's notification rows (read straight from its database)."""
-    query = ("SELECT n.key, n.state, n.attempts, n.channel, n.seq, d.device, d.enabled "
+    query = ("SELECT n.id, n.key, n.state, n.attempts, n.channel, n.seq, d.device, d.enabled "
              "FROM notifications_notification n JOIN notifications_device d "
              "ON d.id = n.device_id ORDER BY n.id")
-    columns = ["key", "state", "attempts", "channel", "seq", "device", "enabled"]
+    columns = ["id", "key", "state", "attempts", "channel", "seq", "device", "enabled"]
     if env.get("DATABASE_URL"):
         import psycopg
 

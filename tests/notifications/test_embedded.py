@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.notifications.fake_push import wait_outbox
 from tests.notifications.helpers import register, signed
+from tests.support.admin import AdminSession
 from tests.support.clients import ahttp, connect, make_user
 
 pytestmark = pytest.mark.timeout(120)
@@ -119,3 +122,51 @@ async def test_gone_disables_the_device_and_bad_request_does_not(embedded, push)
     got = push.wait_for(lambda r: len(r) >= 4)
     assert [r.path for r in got].count("/gone") == 1
     assert len([r for r in rows if r["channel"] == mine]) == 2
+
+
+async def test_a_hung_target_times_out_and_is_retried_with_the_same_key(embedded, push):
+    push.answer = lambda r: (200, {}, 10) if len(push.received) == 1 else (200, {}, 0)
+    alice, bob = await make_user(embedded.base_url), await make_user(embedded.base_url)
+    await register(embedded, bob, push.url())
+    await _send(embedded, alice, bob, ["slow"])
+    got = push.wait_for(lambda r: len(r) >= 2)
+    assert got[0].headers["idempotency-key"] == got[1].headers["idempotency-key"]
+    # IM_PUSH_TIMEOUT_S=2, then a retry about IM_PUSH_RETRY_BASE_S later
+    assert got[1].at - got[0].at >= 2.0
+    rows = wait_outbox(embedded.env, lambda rows: any(
+        r["key"] == got[0].json["id"] and r["state"] == "sent" for r in rows))
+    assert next(r for r in rows if r["key"] == got[0].json["id"])["attempts"] == 2
+
+
+async def test_retry_after_is_honoured(embedded, push):
+    push.answer = lambda r: ((429, {"Retry-After": "3"}, 0) if len(push.received) == 1
+                             else (200, {}, 0))
+    alice, bob = await make_user(embedded.base_url), await make_user(embedded.base_url)
+    await register(embedded, bob, push.url())
+    await _send(embedded, alice, bob, ["later"])
+    got = push.wait_for(lambda r: len(r) >= 2)
+    # The backoff alone would retry after about 1 s (IM_PUSH_RETRY_MAX_S=1).
+    assert got[1].at - got[0].at >= 2.9
+
+
+async def test_dead_after_max_attempts_and_sent_again_from_the_admin(embedded, push):
+    failing = [True]
+    push.answer = lambda r: (503, {}, 0) if failing[0] else (200, {}, 0)
+    alice, bob = await make_user(embedded.base_url), await make_user(embedded.base_url)
+    await register(embedded, bob, push.url())
+    await _send(embedded, alice, bob, ["doomed"])
+    push.wait_for(lambda r: len(r) >= 3)
+    key = push.received[0].json["id"]
+    rows = wait_outbox(embedded.env, lambda rows: any(
+        r["key"] == key and r["state"] == "dead" for r in rows))
+    row = next(r for r in rows if r["key"] == key)
+    assert row["attempts"] == 3 and len(push.received) == 3  # IM_PUSH_MAX_ATTEMPTS
+    failing[0] = False
+    admin = await asyncio.to_thread(AdminSession.create, embedded)
+    status = await asyncio.to_thread(admin.post, "/admin/notifications/notification/",
+                                     {"action": "resend", "_selected_action": str(row["id"])})
+    assert status == 200
+    got = push.wait_for(lambda r: len(r) >= 4)
+    assert got[3].status == 200 and got[3].json["id"] == key
+    wait_outbox(embedded.env, lambda rows: any(
+        r["key"] == key and r["state"] == "sent" for r in rows))
