@@ -170,3 +170,22 @@ async def test_dead_after_max_attempts_and_sent_again_from_the_admin(embedded, p
     assert got[3].status == 200 and got[3].json["id"] == key
     wait_outbox(embedded.env, lambda rows: any(
         r["key"] == key and r["state"] == "sent" for r in rows))
+
+
+async def test_a_server_killed_mid_delivery_delivers_after_its_restart(
+        deployment_factory_module, push):
+    dep = deployment_factory_module(IM_PUSH_ALLOW_PRIVATE=1, IM_PUSH_REDELIVER_S=1,
+                                    IM_PUSH_TIMEOUT_S=2)
+    server = dep.start_server()
+    push.answer = lambda r: (200, {}, 30) if len(push.received) == 1 else (200, {}, 0)
+    alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+    await register(server, bob, push.url())
+    await _send(server, alice, bob, ["in flight"])
+    push.wait_for(lambda r: len(r) >= 1)
+    server.kill()
+    assert [r["state"] for r in wait_outbox(dep.env, lambda rows: True)] == ["sending"]
+    dep.start_server()  # no new message: its sweep finds the row once the lease ends
+    got = push.wait_for(lambda r: len(r) >= 2)
+    assert got[0].headers["idempotency-key"] == got[1].headers["idempotency-key"]
+    rows = wait_outbox(dep.env, lambda rows: rows[0]["state"] == "sent")
+    assert rows[0]["attempts"] == 2
