@@ -330,6 +330,13 @@ IM_PUSH_BREAKER_FAILS = _env_int("IM_PUSH_BREAKER_FAILS", 5, minimum=1)
 IM_PUSH_BREAKER_RESET_S = _env_int("IM_PUSH_BREAKER_RESET_S", 30, minimum=1)
 IM_PUSH_ALLOW_PRIVATE = _env_bool("IM_PUSH_ALLOW_PRIVATE", False)
 IM_PUSH_COLLAPSE_S = _env_int("IM_PUSH_COLLAPSE_S", 0, minimum=0)
+# FCM HTTP v1: a service-account JSON file; the API's base URL (tests point it at a
+# loopback fake) and the project (default: the service account's).
+IM_PUSH_FCM_CREDENTIALS = _env("IM_PUSH_FCM_CREDENTIALS")
+IM_PUSH_FCM_URL = _env("IM_PUSH_FCM_URL", "https://fcm.googleapis.com")
+IM_PUSH_FCM_PROJECT = _env("IM_PUSH_FCM_PROJECT")
+if IM_PUSH_FCM_CREDENTIALS and not Path(IM_PUSH_FCM_CREDENTIALS).is_file():
+    raise ImproperlyConfigured(f"IM_PUSH_FCM_CREDENTIALS: no file {IM_PUSH_FCM_CREDENTIALS!r}")
 # Celery queues: one per provider kind, so one provider's trouble cannot starve the
 # others. A worker consumes all four unless started with -Q.
 IM_PUSH_QUEUE_PREFIX = _env("IM_PUSH_QUEUE_PREFIX", "im-push") or "im-push"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from django.conf import settings
+
 from notifications.models import DeviceKind
 from notifications.providers.base import BAD, Outcome, Provider
+from notifications.providers.fcm import FcmProvider
 from notifications.providers.webhook import WebhookProvider
 
 
@@ -20,13 +25,18 @@ class NotConfigured:
         return Outcome(BAD, None, f"no {self.kind} provider is configured on this server")
 
 
-_PROVIDERS: dict[str, Provider] = {
-    DeviceKind.WEBHOOK: WebhookProvider(),
-    DeviceKind.WEBPUSH: NotConfigured(DeviceKind.WEBPUSH),
-    DeviceKind.FCM: NotConfigured(DeviceKind.FCM),
-    DeviceKind.APNS: NotConfigured(DeviceKind.APNS),
-}
+@cache
+def _providers() -> dict[str, Provider]:
+    fcm: Provider = NotConfigured(DeviceKind.FCM)
+    if settings.IM_PUSH_FCM_CREDENTIALS:
+        fcm = FcmProvider(settings.IM_PUSH_FCM_CREDENTIALS, settings.IM_PUSH_FCM_URL)
+    return {
+        DeviceKind.WEBHOOK: WebhookProvider(),
+        DeviceKind.WEBPUSH: NotConfigured(DeviceKind.WEBPUSH),
+        DeviceKind.FCM: fcm,
+        DeviceKind.APNS: NotConfigured(DeviceKind.APNS),
+    }
 
 
 def provider_for(kind: str) -> Provider:
-    return _PROVIDERS[kind]
+    return _providers()[kind]

@@ -17,7 +17,7 @@ from notifications.targets import TargetRefused, address_check
 
 
 @cache
-def _client() -> httpx.Client:
+def http_client() -> httpx.Client:
     # One pool per process, shared by the delivering threads; no redirects followed.
     # TCP_NODELAY: the request's headers and body go out in two writes, and Nagle plus
     # the receiver's delayed ACK would hold the body back ~40 ms on a kept-alive
@@ -50,7 +50,7 @@ class WebhookProvider:
         headers = {"Content-Type": "application/json", "Idempotency-Key": key,
                    "X-IM-Signature": sign(body, secret)}
         try:
-            response = _client().post(url, content=body, headers=headers)
+            response = http_client().post(url, content=body, headers=headers)
         except httpx.TimeoutException:
             return Outcome(TRANSIENT, None, "timed out")
         except httpx.HTTPError as exc:

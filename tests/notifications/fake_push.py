@@ -26,7 +26,8 @@ class Received:
 
 
 class FakePush:
-    """Answers each POST with what `answer(request)` says: (status, headers, delay s)."""
+    """Answers each POST with what `answer(request)` says: (status, headers, delay s)
+    or (status, headers, delay s, body)."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
@@ -45,11 +46,11 @@ class FakePush:
                 with fake.changed:
                     fake.received.append(request)
                     fake.changed.notify_all()
-                status, headers, delay = fake.answer(request)
+                status, headers, delay, *rest = fake.answer(request)
                 request.status = status
                 if delay:
                     fake.release.wait(delay)
-                body = b"{}"
+                body = rest[0] if rest else b"{}"
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
