@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ SWEEP_EVERY_S = 1.0
 BATCH = 1000
 # Rows per task: a task claims and records its rows in one commit each.
 TASK_ROWS = 50
+FILL_ATTEMPTS = 5
 # One quick reconnect (a broken pooled connection is replaced), then give up: the
 # outbox thread must not wait on a broker that is down.
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
@@ -110,10 +112,18 @@ class OutboxThreads:
                     batch.extend(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                publish(run_with_connection(outbox_fill, batch))
-            except Exception:
-                log.exception("writing %d messages' notifications failed", len(batch))
+            for attempt in range(FILL_ATTEMPTS):
+                try:
+                    written = run_with_connection(outbox_fill, batch)
+                except Exception:
+                    # A locked or restarting database: try again shortly, then give up
+                    # on this batch (logged; its messages are stored and acked).
+                    log.exception("writing %d messages' notifications failed (attempt %d)",
+                                  len(batch), attempt + 1)
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                publish(written)
+                break
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(SWEEP_EVERY_S):
