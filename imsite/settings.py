@@ -337,6 +337,16 @@ IM_PUSH_FCM_URL = _env("IM_PUSH_FCM_URL", "https://fcm.googleapis.com")
 IM_PUSH_FCM_PROJECT = _env("IM_PUSH_FCM_PROJECT")
 if IM_PUSH_FCM_CREDENTIALS and not Path(IM_PUSH_FCM_CREDENTIALS).is_file():
     raise ImproperlyConfigured(f"IM_PUSH_FCM_CREDENTIALS: no file {IM_PUSH_FCM_CREDENTIALS!r}")
+# Web Push: the VAPID private key (a PEM file; its public key is the application
+# server key browsers subscribe with) and the contact the push services see.
+IM_PUSH_VAPID_PRIVATE_KEY = _env("IM_PUSH_VAPID_PRIVATE_KEY")
+IM_PUSH_VAPID_SUBJECT = _env("IM_PUSH_VAPID_SUBJECT")
+if IM_PUSH_VAPID_PRIVATE_KEY:
+    if not Path(IM_PUSH_VAPID_PRIVATE_KEY).is_file():
+        raise ImproperlyConfigured(
+            f"IM_PUSH_VAPID_PRIVATE_KEY: no file {IM_PUSH_VAPID_PRIVATE_KEY!r}")
+    if not (IM_PUSH_VAPID_SUBJECT or "").startswith(("mailto:", "https://")):
+        raise ImproperlyConfigured("IM_PUSH_VAPID_SUBJECT must be a mailto: or https: URL")
 # Celery queues: one per provider kind, so one provider's trouble cannot starve the
 # others. A worker consumes all four unless started with -Q.
 IM_PUSH_QUEUE_PREFIX = _env("IM_PUSH_QUEUE_PREFIX", "im-push") or "im-push"

@@ -10,6 +10,7 @@ from notifications.models import DeviceKind
 from notifications.providers.base import BAD, Outcome, Provider
 from notifications.providers.fcm import FcmProvider
 from notifications.providers.webhook import WebhookProvider
+from notifications.providers.webpush import WebPushProvider
 
 
 class NotConfigured:
@@ -30,9 +31,13 @@ def _providers() -> dict[str, Provider]:
     fcm: Provider = NotConfigured(DeviceKind.FCM)
     if settings.IM_PUSH_FCM_CREDENTIALS:
         fcm = FcmProvider(settings.IM_PUSH_FCM_CREDENTIALS, settings.IM_PUSH_FCM_URL)
+    webpush: Provider = NotConfigured(DeviceKind.WEBPUSH)
+    if settings.IM_PUSH_VAPID_PRIVATE_KEY:
+        webpush = WebPushProvider(settings.IM_PUSH_VAPID_PRIVATE_KEY,
+                                  settings.IM_PUSH_VAPID_SUBJECT)
     return {
         DeviceKind.WEBHOOK: WebhookProvider(),
-        DeviceKind.WEBPUSH: NotConfigured(DeviceKind.WEBPUSH),
+        DeviceKind.WEBPUSH: webpush,
         DeviceKind.FCM: fcm,
         DeviceKind.APNS: NotConfigured(DeviceKind.APNS),
     }
