@@ -347,6 +347,20 @@ if IM_PUSH_VAPID_PRIVATE_KEY:
             f"IM_PUSH_VAPID_PRIVATE_KEY: no file {IM_PUSH_VAPID_PRIVATE_KEY!r}")
     if not (IM_PUSH_VAPID_SUBJECT or "").startswith(("mailto:", "https://")):
         raise ImproperlyConfigured("IM_PUSH_VAPID_SUBJECT must be a mailto: or https: URL")
+# APNs: the .p8 signing key, its key id, the team id, the app's bundle id (topic);
+# the base URL (https://api.sandbox.push.apple.com for development builds).
+IM_PUSH_APNS_KEY = _env("IM_PUSH_APNS_KEY")
+IM_PUSH_APNS_KEY_ID = _env("IM_PUSH_APNS_KEY_ID")
+IM_PUSH_APNS_TEAM_ID = _env("IM_PUSH_APNS_TEAM_ID")
+IM_PUSH_APNS_TOPIC = _env("IM_PUSH_APNS_TOPIC")
+IM_PUSH_APNS_URL = _env("IM_PUSH_APNS_URL", "https://api.push.apple.com")
+if IM_PUSH_APNS_KEY:
+    if not Path(IM_PUSH_APNS_KEY).is_file():
+        raise ImproperlyConfigured(f"IM_PUSH_APNS_KEY: no file {IM_PUSH_APNS_KEY!r}")
+    if not (IM_PUSH_APNS_KEY_ID and IM_PUSH_APNS_TEAM_ID and IM_PUSH_APNS_TOPIC):
+        raise ImproperlyConfigured(
+            "IM_PUSH_APNS_KEY needs IM_PUSH_APNS_KEY_ID, IM_PUSH_APNS_TEAM_ID and "
+            "IM_PUSH_APNS_TOPIC")
 # Celery queues: one per provider kind, so one provider's trouble cannot starve the
 # others. A worker consumes all four unless started with -Q.
 IM_PUSH_QUEUE_PREFIX = _env("IM_PUSH_QUEUE_PREFIX", "im-push") or "im-push"

@@ -7,6 +7,7 @@ from functools import cache
 from django.conf import settings
 
 from notifications.models import DeviceKind
+from notifications.providers.apns import ApnsProvider
 from notifications.providers.base import BAD, Outcome, Provider
 from notifications.providers.fcm import FcmProvider
 from notifications.providers.webhook import WebhookProvider
@@ -35,11 +36,17 @@ def _providers() -> dict[str, Provider]:
     if settings.IM_PUSH_VAPID_PRIVATE_KEY:
         webpush = WebPushProvider(settings.IM_PUSH_VAPID_PRIVATE_KEY,
                                   settings.IM_PUSH_VAPID_SUBJECT)
+    apns: Provider = NotConfigured(DeviceKind.APNS)
+    if settings.IM_PUSH_APNS_KEY:
+        apns = ApnsProvider(key_file=settings.IM_PUSH_APNS_KEY,
+                            key_id=settings.IM_PUSH_APNS_KEY_ID,
+                            team_id=settings.IM_PUSH_APNS_TEAM_ID,
+                            topic=settings.IM_PUSH_APNS_TOPIC, base_url=settings.IM_PUSH_APNS_URL)
     return {
         DeviceKind.WEBHOOK: WebhookProvider(),
         DeviceKind.WEBPUSH: webpush,
         DeviceKind.FCM: fcm,
-        DeviceKind.APNS: NotConfigured(DeviceKind.APNS),
+        DeviceKind.APNS: apns,
     }
 
 
