@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from imsite.secret_key import load_or_create
 
@@ -336,11 +337,78 @@ else:
 # --- celery ------------------------------------------------------------------------
 
 CELERY_BROKER_URL = _env("CELERY_BROKER_URL")
-CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
-CELERY_TASK_EAGER_PROPAGATES = True
+# Without a broker, notifications are delivered by a small thread pool of the server
+# process (notifications/dispatch.py), never by eager tasks on the caller's thread.
+IM_PUSH_EMBEDDED = CELERY_BROKER_URL is None
+CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_SERIALIZER = "json"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish that cannot reach the broker fails fast (notifications/dispatch.py): the
+# outbox row stays due and the sweep publishes it again.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                                   "interval_max": 0.5}
+
+# --- notifications (PROTOCOL.md section 10) ------------------------------------------------
+
+IM_PUSH_PREVIEW = _env_bool("IM_PUSH_PREVIEW", True)
+IM_PUSH_TIMEOUT_S = _env_int("IM_PUSH_TIMEOUT_S", 10, minimum=1)
+IM_PUSH_REDELIVER_S = _env_int("IM_PUSH_REDELIVER_S", 30, minimum=1)
+IM_PUSH_RETRY_BASE_S = _env_int("IM_PUSH_RETRY_BASE_S", 1, minimum=1)
+IM_PUSH_RETRY_MAX_S = _env_int("IM_PUSH_RETRY_MAX_S", 300, minimum=1)
+IM_PUSH_MAX_ATTEMPTS = _env_int("IM_PUSH_MAX_ATTEMPTS", 8, minimum=1)
+# A notification older than this is dead, whatever its attempts.
+IM_PUSH_MAX_AGE_S = _env_int("IM_PUSH_MAX_AGE_S", 24 * 3600, minimum=1)
+IM_PUSH_BREAKER_FAILS = _env_int("IM_PUSH_BREAKER_FAILS", 5, minimum=1)
+IM_PUSH_BREAKER_RESET_S = _env_int("IM_PUSH_BREAKER_RESET_S", 30, minimum=1)
+IM_PUSH_ALLOW_PRIVATE = _env_bool("IM_PUSH_ALLOW_PRIVATE", False)
+IM_PUSH_COLLAPSE_S = _env_int("IM_PUSH_COLLAPSE_S", 0, minimum=0)
+# FCM HTTP v1: a service-account JSON file; the API's base URL (tests point it at a
+# loopback fake) and the project (default: the service account's).
+IM_PUSH_FCM_CREDENTIALS = _env("IM_PUSH_FCM_CREDENTIALS")
+IM_PUSH_FCM_URL = _env("IM_PUSH_FCM_URL", "https://fcm.googleapis.com")
+IM_PUSH_FCM_PROJECT = _env("IM_PUSH_FCM_PROJECT")
+if IM_PUSH_FCM_CREDENTIALS and not Path(IM_PUSH_FCM_CREDENTIALS).is_file():
+    raise ImproperlyConfigured(f"IM_PUSH_FCM_CREDENTIALS: no file {IM_PUSH_FCM_CREDENTIALS!r}")
+# Web Push: the VAPID private key (a PEM file; its public key is the application
+# server key browsers subscribe with) and the contact the push services see.
+IM_PUSH_VAPID_PRIVATE_KEY = _env("IM_PUSH_VAPID_PRIVATE_KEY")
+IM_PUSH_VAPID_SUBJECT = _env("IM_PUSH_VAPID_SUBJECT")
+if IM_PUSH_VAPID_PRIVATE_KEY:
+    if not Path(IM_PUSH_VAPID_PRIVATE_KEY).is_file():
+        raise ImproperlyConfigured(
+            f"IM_PUSH_VAPID_PRIVATE_KEY: no file {IM_PUSH_VAPID_PRIVATE_KEY!r}")
+    if not (IM_PUSH_VAPID_SUBJECT or "").startswith(("mailto:", "https://")):
+        raise ImproperlyConfigured("IM_PUSH_VAPID_SUBJECT must be a mailto: or https: URL")
+# APNs: the .p8 signing key, its key id, the team id, the app's bundle id (topic);
+# the base URL (https://api.sandbox.push.apple.com for development builds).
+IM_PUSH_APNS_KEY = _env("IM_PUSH_APNS_KEY")
+IM_PUSH_APNS_KEY_ID = _env("IM_PUSH_APNS_KEY_ID")
+IM_PUSH_APNS_TEAM_ID = _env("IM_PUSH_APNS_TEAM_ID")
+IM_PUSH_APNS_TOPIC = _env("IM_PUSH_APNS_TOPIC")
+IM_PUSH_APNS_URL = _env("IM_PUSH_APNS_URL", "https://api.push.apple.com")
+if IM_PUSH_APNS_KEY:
+    if not Path(IM_PUSH_APNS_KEY).is_file():
+        raise ImproperlyConfigured(f"IM_PUSH_APNS_KEY: no file {IM_PUSH_APNS_KEY!r}")
+    if not (IM_PUSH_APNS_KEY_ID and IM_PUSH_APNS_TEAM_ID and IM_PUSH_APNS_TOPIC):
+        raise ImproperlyConfigured(
+            "IM_PUSH_APNS_KEY needs IM_PUSH_APNS_KEY_ID, IM_PUSH_APNS_TEAM_ID and "
+            "IM_PUSH_APNS_TOPIC")
+# Celery queues: one per provider kind, so one provider's trouble cannot starve the
+# others. A worker consumes all four unless started with -Q.
+IM_PUSH_QUEUE_PREFIX = _env("IM_PUSH_QUEUE_PREFIX", "im-push") or "im-push"
+CELERY_TASK_QUEUES = [Queue(f"{IM_PUSH_QUEUE_PREFIX}-{kind}")
+                      for kind in ("webhook", "webpush", "fcm", "apns")]
+CELERY_TASK_DEFAULT_QUEUE = f"{IM_PUSH_QUEUE_PREFIX}-webhook"
+# Threads that deliver in-process when there is no broker.
+IM_PUSH_WORKERS = _env_int("IM_PUSH_WORKERS", 2, minimum=1)
+# Off: no outbox rows are written at all (the benchmark's "notifications off").
+IM_PUSH_ENABLED = _env_bool("IM_PUSH_ENABLED", True)
+if IM_PUSH_RETRY_MAX_S < IM_PUSH_RETRY_BASE_S:
+    raise ImproperlyConfigured("IM_PUSH_RETRY_MAX_S must be at least IM_PUSH_RETRY_BASE_S")
 
 # --- MongoDB message store (optional) --------------------------------------------------
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/", include("messaging.urls")),
     path("api/", include("realtime.urls")),
     path("api/", include("media.urls")),
+    path("api/", include("notifications.urls")),
     # Unknown API paths answer JSON even with DEBUG on (whose 404 page is HTML).
     re_path(r"^api/", errors.json_not_found),
     path("", include("webclient.urls")),

@@ -2,5 +2,28 @@ from django.apps import AppConfig
 
 
 class NotificationsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'notifications'
+    """Push registrations and the notification outbox (PROTOCOL.md section 10).
+
+    It sits above realtime (notifications -> realtime -> messaging): it reads the
+    locator to know which devices have no live connection, and listens to messaging's
+    `messages_stored`; nothing below imports it."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "notifications"
+
+    def ready(self) -> None:
+        from celery.signals import worker_ready
+        from django.conf import settings
+
+        from messaging.signals import messages_stored
+        from notifications.dispatch import THREADS, notify_stored
+        from realtime.signals import server_started
+
+        messages_stored.connect(notify_stored, dispatch_uid="notifications.outbox")
+        # An embedded server sweeps from its start: rows a previous run left pending.
+        server_started.connect(
+            lambda **kw: THREADS.start(sweep=settings.IM_PUSH_EMBEDDED), weak=False,
+            dispatch_uid="notifications.start")
+        # Every Celery worker sweeps the outbox: due retries and lost publishes.
+        worker_ready.connect(lambda **kw: THREADS.start(sweep=True), weak=False,
+                             dispatch_uid="notifications.sweep")

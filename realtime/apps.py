@@ -9,9 +9,9 @@ class RealtimeConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.signals import tokens_revoked
-        from messaging.signals import messages_stored
+        from messaging.signals import messages_to_push
         from realtime.control import on_tokens_revoked
-        from realtime.pushes import on_messages_stored
+        from realtime.pushes import push_stored
 
         tokens_revoked.connect(on_tokens_revoked, dispatch_uid="realtime.close-revoked")
-        messages_stored.connect(on_messages_stored, dispatch_uid="realtime.push-stored")
+        messages_to_push.connect(push_stored, dispatch_uid="realtime.push-stored")

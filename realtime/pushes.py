@@ -1,7 +1,7 @@
 """Pushing stored messages from synchronous code (the admin's redactions).
 
-Messaging sends `messages_stored` after such a commit; `RealtimeConfig.ready`
-connects `on_messages_stored` to it. The frames go to the nodes that hold the
+Messaging sends `messages_to_push` after such a commit; `RealtimeConfig.ready`
+connects `push_stored` to it. The frames go to the nodes that hold the
 recipients' connections, as the node's own fan-out would send them.
 """
 
@@ -16,7 +16,7 @@ from realtime import runtime
 from realtime.events import deliver_event
 
 
-def on_messages_stored(sender, *, deliveries: list[tuple[dict, frozenset[int]]],
+def push_stored(sender, *, deliveries: list[tuple[dict, frozenset[int]]],
                        **kwargs) -> None:
     locator = runtime.locator()
     present: dict[str, set[int]] = defaultdict(set)

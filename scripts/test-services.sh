@@ -26,3 +26,15 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 pg_isready -h 127.0.0.1 -p 5432
+
+# RabbitMQ on 127.0.0.1:5672 (guest), the broker of tests/notifications/test_celery.py.
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    echo "installing rabbitmq-server"
+    apt-get update -qq && apt-get install -y -qq rabbitmq-server >/dev/null
+  fi
+  echo "starting RabbitMQ"
+  rabbitmq-server -detached
+  for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
+fi
+(exec 3<>/dev/tcp/127.0.0.1/5672) && echo "RabbitMQ: accepting connections"

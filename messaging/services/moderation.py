@@ -15,7 +15,7 @@ from django.utils import timezone
 from improto.conversation import RECALL
 from messaging.models import AuditEntry, Message, Report
 from messaging.services.message_send import SendRequest, messages_send
-from messaging.signals import messages_stored
+from messaging.signals import messages_to_push
 
 REDACT = "redact"
 DISMISS = "dismiss report"
@@ -52,7 +52,7 @@ def message_redact(*, moderator_id: int, channel: str, seq: int, reason: str) ->
         delivery = outcome.delivery()
         if delivery is not None:
             transaction.on_commit(
-                lambda: messages_stored.send(sender=Message, deliveries=[delivery]))
+                lambda: messages_to_push.send(sender=Message, deliveries=[delivery]))
     return Redacted(channel, seq, stored.seq, outcome.result.dup)
 
 

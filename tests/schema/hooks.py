@@ -73,6 +73,13 @@ def _realistic_body(path: str, body: dict) -> None:
         body["new_password"] = secrets.token_urlsafe(18)
     elif path == "/api/users/me/" and "password" in body:
         body["password"] = _THROWAWAY_PASSWORD
+    elif path == "/api/devices/" and "kind" in body:
+        # What a target must be depends on the kind (docs/protocol.md, Notifications).
+        body["target"] = {
+            "webhook": "https://push.example.com/hook",
+            "webpush": {"endpoint": "https://push.example.com/sub",
+                        "keys": {"p256dh": "BPk", "auth": "k1"}},
+        }.get(body["kind"], "device-token-1")
 
 
 # Operations that would revoke the run's token or lock its user out.

@@ -14,6 +14,7 @@ from django.utils.module_loading import import_string
 
 import realtime.transport.server  # noqa: F401, I001 - installs Twisted's asyncio reactor first
 from realtime.management.start_checks import refuse_debug_beyond_loopback, start_warnings
+from realtime.signals import server_started
 from realtime.transport.server import ImServer
 from realtime.transport.tcp import LISTEN_BACKLOG
 
@@ -38,6 +39,7 @@ class Command(BaseCommand):
 
         def ready(http_address, tcp_address) -> None:
             tcp = f" tcp={tcp_address[0]}:{tcp_address[1]}" if tcp_address else ""
+            server_started.send(None)
             # One line for people and for scripts that wait for the server.
             print(f"imserver ready http={http_address[0]}:{http_address[1]}{tcp}", flush=True)
 

@@ -1,0 +1,126 @@
+"""Deliver outbox rows: the code a Celery task and the embedded pool both run.
+
+Rows are claimed together by one conditional UPDATE (queued or retrying -> sending,
+with a random claim token), so two copies of a task (a redelivery, a sweep's
+republish) never send a row twice; the claim is a lease until next_attempt_at, after
+which the sweep hands the row out again (the worker that held it died). Outcomes are
+written together too: a batch costs two commits, not two per notification.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from notifications.breaker import get_breaker
+from notifications.clock import now_ms
+from notifications.models import Notification, State
+from notifications.providers.base import BAD, GONE, OK, Outcome
+from notifications.providers.registry import provider_for
+from notifications.services.devices import device_disable
+
+log = logging.getLogger(__name__)
+
+CLAIMABLE = (State.QUEUED, State.RETRYING)
+
+
+def payload_of(row: Notification) -> dict:
+    payload = {"id": row.key, "user": row.user_id, "device": row.device.device,
+               "channel": row.channel, "seq": row.seq, "from": row.sender_id,
+               "type": row.type, "ts": row.ts}
+    if row.preview:
+        payload["preview"] = row.preview
+    return payload
+
+
+def retry_delay_ms(attempts: int, retry_after_s: float | None) -> int:
+    """Exponential backoff with jitter: about BASE * 2^(n-1), at most MAX, never
+    before the provider's Retry-After."""
+    cap = min(settings.IM_PUSH_RETRY_MAX_S, settings.IM_PUSH_RETRY_BASE_S * 2 ** (attempts - 1))
+    delay = random.uniform(cap / 2, cap)
+    if retry_after_s is not None:
+        delay = max(delay, retry_after_s)
+    return int(delay * 1000)
+
+
+def deliver(notification_ids: Sequence[int]) -> dict[str, int]:
+    """Try to deliver these notifications now; returns how many ended how."""
+    token = secrets.token_hex(8)
+    lease = (settings.IM_PUSH_TIMEOUT_S + settings.IM_PUSH_REDELIVER_S) * 1000
+    claimed = Notification.objects.filter(
+        pk__in=list(notification_ids), state__in=CLAIMABLE, device__enabled=True,
+    ).update(state=State.SENDING, claim=token, attempts=F("attempts") + 1,
+             next_attempt_at=now_ms() + lease)
+    counts: dict[str, int] = {}
+    if not claimed:
+        return counts
+    rows = list(Notification.objects.select_related("device")
+                .filter(claim=token, state=State.SENDING).order_by("id"))
+    breaker = get_breaker()
+    results: list[tuple[Notification, str, Outcome | None, int]] = []
+    answered: dict[str, bool] = {}  # host -> did its last answer of this batch count as up
+    for row in rows:
+        provider = provider_for(row.kind)
+        host = provider.host_of(row.device.target)
+        wait = breaker.before_call(host, now_ms())
+        if wait:
+            # Open breaker: the row waits (the attempt is given back) until reset.
+            results.append((row, "held", None, wait))
+            continue
+        outcome = provider.send(target=row.device.target, secret=row.device.secret,
+                                payload=payload_of(row), key=row.key)
+        if outcome.result in (OK, GONE):
+            # The host answered: it is up (told to the breaker once per batch, below).
+            if not answered.get(host):
+                breaker.succeeded(host)
+            answered[host] = True
+        elif outcome.result != BAD:
+            breaker.failed(host, now_ms())
+            answered[host] = False
+        results.append((row, outcome.result, outcome, 0))
+    sent: dict[int | None, list[int]] = {}  # by status: one UPDATE each
+    for row, result, outcome, _ in results:
+        if result == OK:
+            sent.setdefault(outcome.status, []).append(row.pk)
+    with transaction.atomic():
+        for status, ids in sent.items():
+            Notification.objects.filter(pk__in=ids, claim=token, state=State.SENDING).update(
+                state=State.SENT, sent_ms=now_ms(), last_status=status, last_error="")
+        for row, result, outcome, wait in results:
+            counts[result] = counts.get(result, 0) + 1
+            if result != OK:
+                _record(row, result, outcome, wait)
+    return counts
+
+
+def _record(row: Notification, result: str, outcome: Outcome | None, wait: int) -> None:
+    now = now_ms()
+    mine = Notification.objects.filter(pk=row.pk, claim=row.claim, state=State.SENDING)
+    if outcome is None:
+        mine.update(state=State.RETRYING, next_attempt_at=now + wait,
+                    attempts=F("attempts") - 1, last_error="breaker open")
+        return
+    common = {"last_status": outcome.status, "last_error": outcome.error[:300]}
+    if result == OK:
+        mine.update(state=State.SENT, sent_ms=now, **common)
+    elif result == GONE:
+        mine.update(**common)
+        device_disable(device_id=row.device_id)
+        log.info("push target of device %s is gone (%s): disabled", row.device_id, outcome.status)
+    elif result == BAD:
+        mine.update(state=State.FAILED, **common)
+        log.warning("notification %s refused: %s %s", row.key, outcome.status, outcome.error)
+    elif (row.attempts >= settings.IM_PUSH_MAX_ATTEMPTS
+          or now - row.created_ms > settings.IM_PUSH_MAX_AGE_S * 1000):
+        mine.update(state=State.DEAD, **common)
+        log.warning("notification %s dead after %d attempts", row.key, row.attempts)
+    else:
+        mine.update(state=State.RETRYING,
+                    next_attempt_at=now + retry_delay_ms(row.attempts, outcome.retry_after_s),
+                    **common)
