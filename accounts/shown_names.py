@@ -1,4 +1,4 @@
-"""The names a closed account shows in place of its owner's (PROTOCOL.md section 7,
+"""The names a closed account shows in place of its owner's (docs/protocol.md, REST,
 DELETE /api/users/me/): messages it sent stay, under a "deleted user" name."""
 
 from __future__ import annotations

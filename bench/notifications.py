@@ -1,5 +1,5 @@
 """Notifications benchmark: the send path with notifications on and off, and the
-notifications themselves (PROTOCOL.md section 10).
+notifications themselves (docs/protocol.md, Notifications).
 
 `pairs` senders each send `messages` texts (`window` in flight, 32 by default) to their own
 recipient, who is offline and has a webhook device pointing at a loopback receiver.

@@ -1,5 +1,5 @@
 """Account control over REST, mixed into Client: blocks, sessions, password change,
-closing the account (PROTOCOL.md section 7, protocol 1.1).
+closing the account (docs/protocol.md, REST, protocol 1.1).
 
 Each is one REST call with the client's token. The calls that revoke this client's
 own token (logout_all, delete_account, revoking the current session) forget the

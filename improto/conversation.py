@@ -1,4 +1,4 @@
-"""Conversation state on the wire (PROTOCOL.md section 11): read positions, typing,
+"""Conversation state on the wire (docs/protocol.md, Conversation state): read positions, typing,
 edit and recall. Commands parsed here, server frames built here.
 
 Edit and recall are content messages (stored, acked, synced); read and typing are
@@ -15,7 +15,7 @@ from .vocabulary import ACK, CONVERSATION_TYPES, EDIT, READ, RECALL, REVISION_TY
 
 __all__ = ["CONVERSATION_TYPES", "EDIT", "READ", "RECALL", "REVISION_TYPES", "TYPING"]
 
-# Fields a stored message gains (PROTOCOL.md section 11).
+# Fields a stored message gains (docs/protocol.md, Conversation state).
 TARGET = "target"
 EDITED = "edited"
 RECALLED = "recalled"

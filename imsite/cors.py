@@ -1,5 +1,5 @@
 """CORS for the API: pages from the origins in IM_CORS_ORIGINS may call /api/
-(PROTOCOL.md section 12); every other origin gets no CORS header, so browsers keep
+(docs/protocol.md, Web client); every other origin gets no CORS header, so browsers keep
 its pages out. Empty by default: the web client at / is same-origin and needs none.
 
 Authentication is the `Authorization: Token` header, never a cookie, so no

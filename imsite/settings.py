@@ -352,7 +352,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                                    "interval_max": 0.5}
 
-# --- notifications (PROTOCOL.md section 10) ------------------------------------------------
+# --- notifications (docs/notifications.md) ----------------------------------------------
 
 IM_PUSH_PREVIEW = _env_bool("IM_PUSH_PREVIEW", True)
 IM_PUSH_TIMEOUT_S = _env_int("IM_PUSH_TIMEOUT_S", 10, minimum=1)
@@ -528,7 +528,7 @@ IM_MAX_CONNS_PER_USER = _env_int("IM_MAX_CONNS_PER_USER", 20, minimum=1)
 IM_TOKEN_RECHECK_S = _env_int("IM_TOKEN_RECHECK_S", 30, minimum=1)
 IM_NODE_ID = _env("IM_NODE_ID")
 
-# --- cluster (PROTOCOL.md section 9) ---------------------------------------------------
+# --- cluster (docs/cluster.md) ---------------------------------------------------
 
 # A node refreshes its entry in the registry this often; one silent for IM_NODE_TTL_S
 # is dead and leaves the ring.

@@ -79,7 +79,7 @@ class Message(models.Model):
     recipient_id = models.BigIntegerField(null=True)
     group_id = models.BigIntegerField(null=True)
     body = models.JSONField()
-    # An edit or a recall: the seq of the message it changes (PROTOCOL.md section 11).
+    # An edit or a recall: the seq of the message it changes (docs/protocol.md, Conversation state).
     target = models.BigIntegerField(null=True, blank=True)
     # On a target: the ts of its last edit, of its recall.
     edited = models.BigIntegerField(null=True, blank=True)

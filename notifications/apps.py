@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class NotificationsConfig(AppConfig):
-    """Push registrations and the notification outbox (PROTOCOL.md section 10).
+    """Push registrations and the notification outbox (docs/protocol.md, Notifications).
 
     It sits above realtime (notifications -> realtime -> messaging): it reads the
     locator to know which devices have no live connection, and listens to messaging's

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # Tokens checked again per query.
 RECHECK_CHUNK = 1000
-# Offline reasons of PROTOCOL.md section 2 point 5 that the cluster sends.
+# Offline reasons of docs/protocol.md, Lifecycle that the cluster sends.
 # Moved connections are told in slices this long, at IM_REBALANCE_RATE.
 PACE_SLICE_S = 0.05
 

@@ -1,4 +1,4 @@
-"""Edit and recall (PROTOCOL.md section 11): the checks on their targets, and the
+"""Edit and recall (docs/protocol.md, Conversation state): the checks on their targets, and the
 targets' new state once the edit or recall is stored.
 
 An edit or a recall is a content message of its own (own seq, ack, fan-out, sync);

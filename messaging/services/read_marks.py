@@ -1,4 +1,4 @@
-"""Read positions (PROTOCOL.md section 11): stored per (user, channel), forward only.
+"""Read positions (docs/protocol.md, Conversation state): stored per (user, channel), forward only.
 
 Applied by the write path in the same transaction as the messages of its batch, so a
 read frame costs one statement per batch, not one commit. Sending a message moves the

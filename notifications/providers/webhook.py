@@ -1,4 +1,4 @@
-"""The generic provider: a signed HTTP POST (PROTOCOL.md section 10)."""
+"""The generic provider: a signed HTTP POST (docs/protocol.md, Notifications)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Closing one's account (DELETE /api/users/me/, PROTOCOL.md sections 2 and 7): at
+"""Closing one's account (DELETE /api/users/me/, docs/protocol.md, Lifecycle and REST): at
 once and on every node it can no longer log in or send, even from a connection that
 was open; its sessions get `offline`/`logout`; its files are served to nobody; its
 messages stay under a "deleted user" name; its username is held, then freed."""

@@ -1,4 +1,4 @@
-"""A block holds from its commit on (PROTOCOL.md section 7), with the blocked user
+"""A block holds from its commit on (docs/protocol.md, REST), with the blocked user
 sending flat out from two nodes at that moment: on each connection every message is
 stored up to a point and refused after it, every message sent after the block's answer
 is refused, and what was stored is exactly what was acked."""

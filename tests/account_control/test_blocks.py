@@ -1,4 +1,4 @@
-"""Blocking (PROTOCOL.md section 7): from the block's commit on, on every node, the
+"""Blocking (docs/protocol.md, REST): from the block's commit on, on every node, the
 blocked user's private messages get `forbidden`, they cannot add the blocker to a
 group, and the blocker is left out of their presence answers; a shared group still
 carries both people's messages."""

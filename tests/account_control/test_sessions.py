@@ -1,4 +1,4 @@
-"""Sessions (PROTOCOL.md section 7): my tokens with their device, created, last used
+"""Sessions (docs/protocol.md, REST): my tokens with their device, created, last used
 and current; revoking one or all cuts their live connections within a second, on
 whichever node they are; a password change cuts every other device."""
 

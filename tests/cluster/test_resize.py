@@ -1,4 +1,4 @@
-"""A cluster grows and shrinks while people chat (PROTOCOL.md section 9): real nodes,
+"""A cluster grows and shrinks while people chat (docs/cluster.md): real nodes,
 real clients through the SDK."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Placement properties of the ring (PROTOCOL.md section 9), with a fixed seed."""
+"""Placement properties of the ring (docs/cluster.md), with a fixed seed."""
 
 from __future__ import annotations
 

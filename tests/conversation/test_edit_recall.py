@@ -1,4 +1,4 @@
-"""Edit and recall from the wire (PROTOCOL.md section 11)."""
+"""Edit and recall from the wire (docs/protocol.md, Conversation state)."""
 
 from __future__ import annotations
 

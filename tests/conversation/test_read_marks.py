@@ -1,4 +1,4 @@
-"""Read positions from the wire (PROTOCOL.md section 11)."""
+"""Read positions from the wire (docs/protocol.md, Conversation state)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Typing from the wire (PROTOCOL.md section 11): forwarded, never stored, throttled."""
+"""Typing from the wire (docs/protocol.md, Conversation state): forwarded, never
+stored, throttled."""
 
 from __future__ import annotations
 

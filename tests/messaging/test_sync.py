@@ -130,7 +130,7 @@ async def test_channel_list_rest(server):
     status, channels = await ahttp(server.base_url, "GET", "/api/channels/", token=alice.token)
     assert status == 200
     assert sorted(channels, key=lambda c: c["channel"]) == sorted([
-        # Sending reads the channel up to the message sent (PROTOCOL.md section 11).
+        # Sending reads the channel up to the message sent (docs/protocol.md, Conversation state).
         {"channel": ack["channel"], "kind": "private", "peer": bob.id, "last_seq": 1,
          "read_seq": 1, "unread": 0},
         {"channel": f"g:{group['id']}", "kind": "group", "group": group["id"], "last_seq": 0,

@@ -1,4 +1,4 @@
-"""CORS (PROTOCOL.md section 12): only the origins in IM_CORS_ORIGINS may call /api/
+"""CORS (docs/protocol.md, Web client): only the origins in IM_CORS_ORIGINS may call /api/
 from a browser; none by default."""
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ function describeError(error) {
   return (error && error.message) || String(error);
 }
 
-// Each tab is its own device (PROTOCOL.md section 12): a random name kept for the
+// Each tab is its own device (docs/protocol.md, Web client): a random name kept for the
 // tab's life (sessionStorage survives a reload, not a new tab).
 function tabDevice(fresh = false) {
   let device = sessionStorage.getItem("im.device");
@@ -769,7 +769,7 @@ class App {
       return;
     }
     if (message.from === this.me.id) {
-      // Sending moves my read position (PROTOCOL.md section 11).
+      // Sending moves my read position (docs/protocol.md, Conversation state).
       conv.readSeq = Math.max(conv.readSeq, message.seq);
       conv.unread = 0;
       this.saveLocalRead(conv);

@@ -1,4 +1,4 @@
-// JSON over HTTP for the server's REST API (PROTOCOL.md section 7).
+// JSON over HTTP for the server's REST API (docs/protocol.md, REST).
 
 export class ApiError extends Error {
   constructor(status, body, method, path) {
