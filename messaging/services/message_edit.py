@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from improto.channels import parse_channel
 from improto.conversation import EDIT, RECALL, REVISION_TYPES
+from improto.errors import FORBIDDEN, NOT_FOUND
 from messaging.models import Message
 from messaging.store import AppendResult, get_store
 
@@ -83,21 +84,21 @@ def revision_refusal(
     found = targets.get((revision.channel, revision.target))
     name = f"{revision.channel}#{revision.target}"
     if found is None:
-        return ("not_found", f"no such message: {name}")
+        return (NOT_FOUND, f"no such message: {name}")
     if found.type in REVISION_TYPES or found.recalled:
-        return ("forbidden", f"{name} cannot be changed")
+        return (FORBIDDEN, f"{name} cannot be changed")
     if revision.moderator:
         if revision.type != RECALL:
-            return ("forbidden", "a moderator can only recall")
+            return (FORBIDDEN, "a moderator can only recall")
     else:
         if found.sender_id != revision.sender_id:
-            return ("forbidden", f"{name} was sent by someone else")
+            return (FORBIDDEN, f"{name} was sent by someone else")
         if revision.type == EDIT and found.type != "text":
-            return ("forbidden", f"only a text can be edited; {name} is a {found.type}")
+            return (FORBIDDEN, f"only a text can be edited; {name} is a {found.type}")
         window_s = (settings.IM_EDIT_WINDOW_S if revision.type == EDIT
                     else settings.IM_RECALL_WINDOW_S)
         if now_ms - found.ts > window_s * 1000:
-            return ("forbidden", f"too late to {revision.type} {name}")
+            return (FORBIDDEN, f"too late to {revision.type} {name}")
     if revision.type == RECALL:
         found.recalled = True
     return None

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from improto.conversation import RECALL
+from improto.errors import NOT_FOUND
 from messaging.models import AuditEntry, Message, Report
 from messaging.services.message_send import SendRequest, messages_send
 from messaging.signals import messages_to_push
@@ -59,7 +60,7 @@ def message_redact(*, moderator_id: int, channel: str, seq: int, reason: str) ->
 def report_create(*, reporter_id: int, channel: str, seq: int, reason: str) -> Report:
     """File a report (once per reporter and message); the caller checked membership."""
     if not Message.objects.filter(channel=channel, seq=seq).exists():
-        raise ModerationRefused("not_found", f"no such message: {channel}#{seq}")
+        raise ModerationRefused(NOT_FOUND, f"no such message: {channel}#{seq}")
     report, _ = Report.objects.get_or_create(
         reporter_id=reporter_id, channel=channel, seq=seq, defaults={"reason": reason}
     )

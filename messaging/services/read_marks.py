@@ -15,6 +15,7 @@ from django.db import connection
 
 from improto.channels import parse_channel
 from improto.conversation import read_event
+from improto.errors import FORBIDDEN, INVALID
 from messaging.models import Group, Membership, ReadPosition
 
 
@@ -37,16 +38,16 @@ def read_refusal(request: ReadRequest, *, active: set[int], last_seq: int,
                  groups: dict[int, frozenset[int]]) -> tuple[str, str] | None:
     """(code, message) if the request is refused, else None."""
     if request.user_id not in active:
-        return ("forbidden", "this account is disabled")
+        return (FORBIDDEN, "this account is disabled")
     parsed = parse_channel(request.channel)
     if parsed.kind == "p":
         member = request.user_id in (parsed.a, parsed.b)
     else:
         member = request.user_id in groups.get(parsed.group, ())
     if not member:
-        return ("forbidden", f"not a member of {request.channel}")
+        return (FORBIDDEN, f"not a member of {request.channel}")
     if request.seq > last_seq:
-        return ("invalid", f"seq {request.seq} is beyond the last seq {last_seq}")
+        return (INVALID, f"seq {request.seq} is beyond the last seq {last_seq}")
     return None
 
 
