@@ -3,27 +3,32 @@
 Every app increments what it sees through the objects here; nothing else in the
 project names a metric. Labels are few and bounded: a frame type outside the
 protocol's vocabulary counts as `other`, and no label ever carries a user, channel,
-connection or host name chosen by a client.
+connection or host name.
 
-With IM_METRICS off every object here is a no-op, so the message path pays a method
-call and nothing more (the benchmark's A/B compares the two).
-
+The message path runs on the event loop's thread alone, so its counters and
+histograms here are plain numbers with no lock (prometheus-client's take one per
+increment); a scrape reads them from another thread (reading a number is atomic).
 What a scrape reads from the running node (live connections, queued bytes, the ring)
-is collected when the scrape comes, by the collector the node registers with
-`register_collector`: no gauge is kept up to date per message.
+is collected when the scrape comes, by the collectors registered with
+`register_collector`: nothing is kept up to date per message.
+
+With IM_METRICS off every object here is a no-op: the message path pays a method
+call (the benchmark's A/B compares the two).
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 
 from django.conf import settings
-from prometheus_client import REGISTRY, Counter, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, Counter, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 from improto import vocabulary as words
 
 ENABLED: bool = getattr(settings, "IM_METRICS", True)
-# Counters and histograms without their `_created` series: half the lines per scrape.
+# Counters without their `_created` series: half the lines per scrape.
 disable_created_metrics()
 
 # Seconds: from a fraction of a millisecond (an in-memory commit) to seconds (a stall).
@@ -39,7 +44,7 @@ class _Null:
     def labels(self, *args, **kwargs):
         return self
 
-    def inc(self, amount: float = 1) -> None:
+    def inc(self, *args) -> None:
         pass
 
     def observe(self, amount: float) -> None:
@@ -47,78 +52,143 @@ class _Null:
 
 
 _NULL = _Null()
+_LOOP_METRICS: list = []  # read by LoopCollector when a scrape comes
 
 
-def _counter(name: str, doc: str, labels: tuple[str, ...] = ()):
-    return Counter(name, doc, labels) if ENABLED else _NULL
+class LoopCounter:
+    """A counter only the event loop's thread increments."""
+
+    __slots__ = ("name", "doc", "labelnames", "labelvalues", "value")
+
+    def __init__(self, name: str, doc: str, labelnames=(), labelvalues=()) -> None:
+        self.name, self.doc = name, doc
+        self.labelnames, self.labelvalues = labelnames, labelvalues
+        self.value = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+
+class LoopCounterByType:
+    """Counters by frame type; a type outside the protocol's vocabulary is `other`."""
+
+    def __init__(self, name: str, doc: str, known) -> None:
+        self.name, self.doc = name, doc
+        self.counts = dict.fromkeys((*known, OTHER), 0)
+
+    def inc(self, kind) -> None:
+        counts = self.counts
+        if kind in counts:
+            counts[kind] += 1
+        else:
+            counts[OTHER] += 1
+
+
+class LoopHistogram:
+    """A histogram only the event loop's thread observes into."""
+
+    def __init__(self, name: str, doc: str, buckets) -> None:
+        self.name, self.doc = name, doc
+        self.bounds = tuple(float(b) for b in buckets)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, amount: float) -> None:
+        self.counts[bisect_left(self.bounds, amount)] += 1  # buckets are "<= bound"
+        self.sum += amount
+
+
+class LoopCollector:
+    def describe(self):
+        return []
+
+    def collect(self):
+        counters: dict[str, CounterMetricFamily] = {}
+        for metric in list(_LOOP_METRICS):
+            if isinstance(metric, LoopCounter):
+                family = counters.get(metric.name)
+                if family is None:
+                    family = counters[metric.name] = CounterMetricFamily(
+                        metric.name, metric.doc, labels=metric.labelnames)
+                family.add_metric(list(metric.labelvalues), metric.value)
+            elif isinstance(metric, LoopCounterByType):
+                family = CounterMetricFamily(metric.name, metric.doc, labels=["type"])
+                for kind, value in list(metric.counts.items()):
+                    family.add_metric([kind], value)
+                yield family
+            else:
+                counts, total = list(metric.counts), metric.sum
+                running, buckets = 0, []
+                for bound, count in zip((*metric.bounds, float("inf")), counts, strict=True):
+                    running += count
+                    buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+                family = HistogramMetricFamily(metric.name, metric.doc)
+                family.add_metric([], buckets, total)
+                yield family
+        yield from counters.values()
+
+
+def _loop(metric):
+    if not ENABLED:
+        return _NULL
+    _LOOP_METRICS.append(metric)
+    return metric
+
+
+def _counter(name: str, doc: str):
+    return _loop(LoopCounter(name, doc))
+
+
+def _labelled(name: str, doc: str, label: str, values: tuple[str, ...]) -> dict:
+    """A counter per value of its one label."""
+    return {v: _loop(LoopCounter(name, doc, (label,), (v,))) for v in values}
 
 
 def _histogram(name: str, doc: str, buckets):
-    return Histogram(name, doc, buckets=buckets) if ENABLED else _NULL
-
-
-class ByType(dict):
-    """A counter's children by frame type, created once; unknown types are `other`."""
-
-    def __init__(self, counter, known) -> None:
-        super().__init__()
-        self._counter = counter
-        self._known = frozenset(known)
-
-    def __missing__(self, kind):
-        child = self._counter.labels(kind if kind in self._known else OTHER)
-        if len(self) < len(self._known) + 64:  # made-up types are not all kept
-            self[kind] = child
-        return child
+    return _loop(LoopHistogram(name, doc, buckets))
 
 
 # --- connections ------------------------------------------------------------------------
 
-_auths = _counter("im_auth_total", "Authentication attempts on WebSocket and TCP, by outcome.",
-                  ("outcome",))
-AUTH_OK = _auths.labels("ok")
-AUTH_REFUSED = _auths.labels("refused")
-AUTH_THROTTLED = _auths.labels("rate_limited")
-
-_frames_in = _counter("im_frames_in_total", "Frames received from clients, by type.",
-                      ("type",))
-FRAMES_IN = ByType(_frames_in, words.CLIENT_TYPES)
-_frames_out = _counter("im_frames_out_total", "Frames queued to clients, by type.", ("type",))
-FRAMES_OUT = ByType(_frames_out, words.SERVER_TYPES)
-
-SLOW_CLOSES = _counter("im_slow_closes_total",
+_auths = _labelled("im_auth", "Authentication attempts on WebSocket and TCP, by outcome.",
+                   "outcome", ("ok", "refused", "rate_limited"))
+AUTH_OK, AUTH_REFUSED, AUTH_THROTTLED = _auths["ok"], _auths["refused"], _auths["rate_limited"]
+FRAMES_IN = _loop(LoopCounterByType("im_frames_in", "Frames received from clients, by type.",
+                                    words.CLIENT_TYPES))
+FRAMES_OUT = _loop(LoopCounterByType("im_frames_out", "Frames queued to clients, by type.",
+                                     words.SERVER_TYPES))
+SLOW_CLOSES = _counter("im_slow_closes",
                        "Connections cut because they did not read their frames fast enough.")
-_rate_limited = _counter("im_rate_limited_total",
-                         "Frames refused over a budget (refused), connections closed for "
-                         "flooding (flood).", ("outcome",))
-RATE_REFUSED = _rate_limited.labels("refused")
-RATE_FLOOD = _rate_limited.labels("flood")
+_rate_limited = _labelled("im_rate_limited", "Frames refused over a budget (refused), "
+                          "connections closed for flooding (flood).", "outcome",
+                          ("refused", "flood"))
+RATE_REFUSED, RATE_FLOOD = _rate_limited["refused"], _rate_limited["flood"]
 
 # --- the message path -------------------------------------------------------------------
 
-MESSAGES_STORED = _counter("im_messages_stored_total",
+MESSAGES_STORED = _counter("im_messages_stored",
                            "Sends the group commit stored or refused (a rate is messages/s).")
 BATCH_SIZE = _histogram("im_store_batch_size", "Sends per group commit.", BATCH_BUCKETS)
 BATCH_SECONDS = _histogram("im_store_batch_seconds", "Time one group commit takes.",
                            LATENCY_BUCKETS)
 ACK_SECONDS = _histogram("im_ack_seconds",
-                         "From a send's arrival at the batch writer to its ack being queued.",
-                         LATENCY_BUCKETS)
+                         "From a send's arrival at the batch writer to its commit (its ack "
+                         "is queued right after).", LATENCY_BUCKETS)
 FANOUT_SECONDS = _histogram("im_fanout_seconds",
                             "From a commit to its messages handed to every node that holds "
                             "a recipient.", LATENCY_BUCKETS)
-_syncs = _counter("im_sync_requests_total", "Sync requests, by kind.", ("kind",))
-SYNC_CHANNELS = _syncs.labels("channels")
-SYNC_RANGE = _syncs.labels("range")
-SYNC_MESSAGES = _counter("im_sync_messages_total", "Messages returned by sync range pages.")
-LAYER_FAILURES = _counter("im_layer_send_failures_total",
+_syncs = _labelled("im_sync_requests", "Sync requests, by kind.", "kind", ("channels", "range"))
+SYNC_CHANNELS, SYNC_RANGE = _syncs["channels"], _syncs["range"]
+SYNC_MESSAGES = _counter("im_sync_messages", "Messages returned by sync range pages.")
+LAYER_FAILURES = _counter("im_layer_send_failures",
                           "Sends to another node over the channel layer that failed.")
 
 # --- notifications ----------------------------------------------------------------------
 
-_push_outcomes = _counter("im_push_outcomes_total",
-                          "Notification delivery attempts, by provider kind and outcome.",
-                          ("kind", "outcome"))
+# Delivery runs on threads (the server's pool, a Celery worker's): prometheus-client's
+# own counter, which locks.
+_push_outcomes = Counter("im_push_outcomes", "Notification delivery attempts, by provider "
+                         "kind and outcome.", ("kind", "outcome")) if ENABLED else _NULL
 
 
 def push_outcome(kind: str, outcome: str) -> None:
@@ -133,3 +203,6 @@ def register_collector(collector) -> None:
     """Add a collector that reads state when a scrape comes (once per process)."""
     if ENABLED:
         REGISTRY.register(collector)
+
+
+register_collector(LoopCollector())

@@ -175,6 +175,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # An id per request on its log lines (imsite/logs.py).
+    "imsite.logs.request_id_middleware",
     "django.middleware.security.SecurityMiddleware",
     # CORS for /api/, only for the origins in IM_CORS_ORIGINS (none by default).
     "imsite.cors.CorsMiddleware",
@@ -675,11 +677,19 @@ IM_LOG_FORMAT = (_env("IM_LOG_FORMAT", "text") or "text").lower()
 if IM_LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured(f"IM_LOG_FORMAT must be text or json, got {IM_LOG_FORMAT!r}")
 
+# With JSON lines, a Celery worker logs through the handler below, not its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = IM_LOG_FORMAT != "json"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "imsite.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(ctx)s]: %(message)s"},
+        "json": {"()": "imsite.logs.JsonFormatter"},
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": IM_LOG_FORMAT,
+                            "filters": ["context"]}},
     "root": {"handlers": ["stderr"], "level": _env("IM_LOG_LEVEL", "INFO")},
     "loggers": {
         "daphne": {"level": "WARNING"},

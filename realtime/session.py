@@ -34,7 +34,7 @@ from improto.errors import (
     UNAUTHENTICATED,
     ProtocolError,
 )
-from imsite import metrics
+from imsite import logs, metrics
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
 from messaging.services.message_send import Request, SendOutcome, SendRequest
 from realtime import conversation
@@ -91,6 +91,8 @@ class Session:
         self.adapter = adapter
         # Unique across the cluster; says nothing of the node (records carry that).
         self.conn_id = f"{next(_counter)}.{secrets.token_hex(6)}"
+        # The connection's task and all it starts log with this id.
+        logs.set_connection(self.conn_id)
         self.user_id: int | None = None
         self.device: str | None = None
         self.token_key: str | None = None
@@ -183,8 +185,8 @@ class Session:
         if self.closing:
             return
         payload = encode_for(frame, self.adapter.form)
-        metrics.FRAMES_OUT[frame.frame["type"] if type(frame) is SharedFrame
-                           else frame.get("type")].inc()
+        metrics.FRAMES_OUT.inc(frame.frame["type"] if type(frame) is SharedFrame
+                               else frame.get("type"))
         queued = self._out_bytes + len(payload) + FRAME_OVERHEAD
         if queued > self._out_limit and (self._blocked or queued > BURST_FACTOR * self._out_limit):
             # It does not read as fast as its frames come: it resyncs from its last
@@ -243,7 +245,7 @@ class Session:
             return
         self.last_rx = time.monotonic()  # over budget or not, it proves liveness
         kind = obj.get("type")
-        metrics.FRAMES_IN[kind if type(kind) is str else None].inc()
+        metrics.FRAMES_IN.inc(kind if type(kind) is str else None)
         if not self._admit(self._frames, obj):
             return
         if not self.authenticated and obj.get("type") != words.AUTH:
@@ -378,6 +380,8 @@ class Session:
             loop = asyncio.get_running_loop()
             self._timers.append(loop.call_later(delay, self.go_offline, EXPIRED_REASON))
         metrics.AUTH_OK.inc()
+        log.debug("authenticated user %d, device of %d characters", self.user_id,
+                  len(self.device or ""))
         self.push(frames.auth_ok(
             id=command.id, user=self.user_id, device=self.device,
             heartbeat=settings.IM_HEARTBEAT_S, ts=now_ms(),
