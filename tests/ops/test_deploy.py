@@ -5,13 +5,16 @@ so the YAML is read and every command is checked against the project)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,3 +118,17 @@ def test_nginx_accepts_the_config(tmp_path):
     result = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("IM_LOG_FORMAT", "xml", "IM_LOG_FORMAT must be text or json"),
+    ("IM_METRICS_ALLOW", "10.0.0.0/8,not-an-address", "IM_METRICS_ALLOW takes comma-separated"),
+    ("IM_METRICS_TOKEN", "short", "IM_METRICS_TOKEN must be at least 16 characters"),
+])
+def test_bad_operations_settings_stop_start_up(name, value, message):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IM_", "DATABASE_URL"))}
+    env.update({"IM_DATA_DIR": tempfile.mkdtemp(prefix="im-settings-"), name: value})
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert message in result.stderr
