@@ -41,21 +41,21 @@ class Scraper(threading.Thread):
         self.url = base_url.rstrip("/") + "/metrics"
         self.interval = interval
         self.scrapes: list[tuple[float, dict[str, float]]] = []
-        self._stop = threading.Event()
+        self._done = threading.Event()
         self._t0 = time.monotonic()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             started = time.monotonic()
             try:
                 with urllib.request.urlopen(self.url, timeout=5) as response:
                     self.scrapes.append((started - self._t0, parse(response.read().decode())))
             except OSError:
                 pass  # a missed scrape is a gap in the picture, nothing more
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+            self._done.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def finish(self) -> list:
-        self._stop.set()
+        self._done.set()
         self.join(10)
         return self.scrapes
 

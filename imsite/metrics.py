@@ -32,7 +32,7 @@ ENABLED: bool = getattr(settings, "IM_METRICS", True)
 disable_created_metrics()
 
 # Seconds: from a fraction of a millisecond (an in-memory commit) to seconds (a stall).
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5,
                    2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 OTHER = "other"

@@ -56,7 +56,8 @@ def _check_command(command: list[str]) -> str | None:
 def test_the_compose_file_runs_three_nodes_a_worker_and_what_they_need():
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "migrate", *NODES, "worker", "nginx"}
+    assert set(services) == {"postgres", "redis", "rabbitmq", "migrate", *NODES, "worker",
+                             "nginx"}
     built = {name for name, s in services.items() if "build" in s}
     assert built == {"migrate", *NODES, "worker"}
     for name in built:
