@@ -16,6 +16,8 @@ import secrets
 import time
 from contextvars import ContextVar
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
 CONTEXT: ContextVar[str] = ContextVar("im_log_context", default="-")
 # A request id a proxy sends is kept if it is this plain; otherwise one is made up.
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -46,19 +48,38 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def request_id_middleware(get_response):
-    """Every HTTP request gets an id (the proxy's X-Request-ID when plain, else a new
-    one): on its log lines and in the answer's X-Request-ID header."""
+def _request_id(request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if REQUEST_ID.match(given) else secrets.token_hex(8)
 
-    def middleware(request):
-        given = request.headers.get("x-request-id", "")
-        request_id = given if REQUEST_ID.match(given) else secrets.token_hex(8)
-        token = CONTEXT.set(f"r{request_id}")
-        try:
-            response = get_response(request)
-        finally:
-            CONTEXT.reset(token)
+
+class RequestIdMiddleware:
+    """Every HTTP request gets an id (the proxy's X-Request-ID when plain, else a new
+    one): on its log lines and in the answer's X-Request-ID header. Sync and async, so
+    that it adds no hop between the two to a request."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        request_id = _request_id(request)
+        # Not reset on the way out: Django logs a 4xx or 5xx answer after the
+        # middleware returns, and each request runs in a task (a context) of its own.
+        CONTEXT.set(f"r{request_id}")
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
 
-    return middleware
+    async def _acall(self, request):
+        request_id = _request_id(request)
+        CONTEXT.set(f"r{request_id}")
+        response = await self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response

@@ -176,7 +176,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # An id per request on its log lines (imsite/logs.py).
-    "imsite.logs.request_id_middleware",
+    "imsite.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # CORS for /api/, only for the origins in IM_CORS_ORIGINS (none by default).
     "imsite.cors.CorsMiddleware",

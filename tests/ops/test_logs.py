@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import urllib.error
 import urllib.request
 
 import pytest
@@ -39,6 +40,11 @@ async def test_json_lines_carry_their_connection_and_never_a_body_or_token(
                                          headers={"X-Request-ID": "probe-1"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.headers["X-Request-ID"] == "probe-1"
+        missing = urllib.request.Request(server.base_url + "/api/no-such-thing/",
+                                         headers={"X-Request-ID": "probe-2"})
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(missing, timeout=10)
+        assert answer.value.code == 404 and answer.value.headers["X-Request-ID"] == "probe-2"
     finally:
         assert stop_process(server.proc) == 0
     text = log_path.read_text()
@@ -48,5 +54,8 @@ async def test_json_lines_carry_their_connection_and_never_a_body_or_token(
     assert len(authenticated) == 2
     assert all(line["ctx"].startswith("c") for line in authenticated)
     assert len({line["ctx"] for line in authenticated}) == 2  # one id per connection
+    # Django's own line about the 404 carries the request's id.
+    assert any(line["ctx"] == "rprobe-2" and line["logger"] == "django.request"
+               for line in lines), [line for line in lines if line["logger"] == "django.request"]
     assert secret_text not in text
     assert alice.token not in text and bob.token not in text
