@@ -22,7 +22,7 @@ import time
 from bisect import bisect_left
 
 from django.conf import settings
-from prometheus_client import REGISTRY, Counter, disable_created_metrics
+from prometheus_client import REGISTRY, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 from improto import vocabulary as words
@@ -182,6 +182,16 @@ SYNC_CHANNELS, SYNC_RANGE = _syncs["channels"], _syncs["range"]
 SYNC_MESSAGES = _counter("im_sync_messages", "Messages returned by sync range pages.")
 LAYER_FAILURES = _counter("im_layer_send_failures",
                           "Sends to another node over the channel layer that failed.")
+
+# --- HTTP ------------------------------------------------------------------------------
+
+# Requests run on threads: prometheus-client's own metrics, which lock (microseconds
+# against a request's milliseconds).
+_http = Counter("im_http_responses", "HTTP answers, by status class.",
+                ("code",)) if ENABLED else _NULL
+HTTP_BY_CLASS = {n: _http.labels(f"{n}xx") for n in range(1, 6)}
+HTTP_SECONDS = Histogram("im_http_seconds", "Time to answer an HTTP request.",
+                         buckets=LATENCY_BUCKETS) if ENABLED else _NULL
 
 # --- notifications ----------------------------------------------------------------------
 

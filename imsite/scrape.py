@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import time
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from imsite import metrics as im_metrics
 from imsite.forwarding import forwarded_client
 
 
@@ -28,6 +31,37 @@ def _allowed(request) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in settings.IM_METRICS_ALLOW)
+
+
+class HttpMetricsMiddleware:
+    """Counts HTTP answers by status class and times them (sync and async)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        _count(response, started)
+        return response
+
+    async def _acall(self, request):
+        started = time.perf_counter()
+        response = await self.get_response(request)
+        _count(response, started)
+        return response
+
+
+def _count(response, started: float) -> None:
+    im_metrics.HTTP_SECONDS.observe(time.perf_counter() - started)
+    im_metrics.HTTP_BY_CLASS.get(response.status_code // 100, im_metrics.HTTP_BY_CLASS[5]).inc()
 
 
 @require_GET

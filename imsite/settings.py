@@ -177,6 +177,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # An id per request on its log lines (imsite/logs.py).
     "imsite.logs.RequestIdMiddleware",
+    # HTTP answers counted by status class and timed, for /metrics (imsite/scrape.py).
+    "imsite.scrape.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # CORS for /api/, only for the origins in IM_CORS_ORIGINS (none by default).
     "imsite.cors.CorsMiddleware",

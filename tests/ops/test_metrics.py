@@ -69,9 +69,11 @@ async def test_a_scrape_counts_connections_sends_and_latencies(make_deployment):
     assert got[("im_fanout_seconds_count", ())] >= 1
     assert got[("im_store_batch_size_sum", ())] == 5
     assert got[("im_cluster_nodes", ())] == 1
+    assert got[("im_http_responses_total", (("code", "2xx"),))] >= 4  # register, login x2
+    assert got[("im_http_seconds_count", ())] >= 4
     # Labels are few and bounded: never a user, a channel or a connection.
     im_labels = {name for key in got if key[0].startswith("im_") for name, _ in key[1]}
-    assert im_labels <= {"transport", "outcome", "type", "kind", "state", "le"}
+    assert im_labels <= {"transport", "outcome", "type", "kind", "state", "code", "le"}
     await sender.close()
     await receiver.close()
 
@@ -85,3 +87,4 @@ async def test_metrics_are_refused_outside_the_allow_list_without_the_token(make
     assert status == 403
     status, text = await scrape(server, {"Authorization": f"Bearer {TOKEN}"})
     assert status == 200 and "im_messages_stored_total" in text
+    assert samples(text)[("im_http_responses_total", (("code", "4xx"),))] == 2
