@@ -35,9 +35,9 @@ class NodeCollector:
         authed.add_metric([], authenticated)
         yield conns
         yield authed
-        yield GaugeMetricFamily("im_outbound_queue_bytes_max",
+        yield GaugeMetricFamily("im_outbound_queued_bytes_max",
                                 "Largest number of bytes queued for one connection.", biggest)
-        yield GaugeMetricFamily("im_outbound_queue_bytes_sum",
+        yield GaugeMetricFamily("im_outbound_queued_bytes",
                                 "Bytes queued for all connections of this node.", total)
         ring = node.member.ring
         yield GaugeMetricFamily("im_cluster_nodes", "Nodes in the ring this node serves.",

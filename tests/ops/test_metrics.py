@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -88,3 +91,19 @@ async def test_metrics_are_refused_outside_the_allow_list_without_the_token(make
     status, text = await scrape(server, {"Authorization": f"Bearer {TOKEN}"})
     assert status == 200 and "im_messages_stored_total" in text
     assert samples(text)[("im_http_responses_total", (("code", "4xx"),))] == 2
+
+
+async def test_the_dashboard_and_the_alerts_use_metrics_the_server_exposes(make_deployment):
+    dep = make_deployment()
+    server = dep.start_server()
+    status, text = await scrape(server)
+    assert status == 200
+    exposed = {f.name for f in text_string_to_metric_families(text)}
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    dashboard = json.loads((deploy / "grafana-dashboard.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\bim_[a-z_]+", target["expr"])}
+    used |= set(re.findall(r"\bim_[a-z_]+", (deploy / "prometheus-alerts.yml").read_text()))
+    # A family is named without the _total, _bucket, _sum, _count of its samples.
+    families = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in used}
+    assert families and families <= exposed, families - exposed
