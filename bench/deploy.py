@@ -174,6 +174,11 @@ class Deployment:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("IM_", "DATABASE_URL", "SECRET_KEY"))}
         env.update(BENCH_SERVER_ENV)
+        # A/B runs of one server setting, e.g. BENCH_SERVER_EXTRA="IM_METRICS=0"
+        # (docs/operations.md, what metrics cost).
+        for item in filter(None, os.environ.get("BENCH_SERVER_EXTRA", "").split(",")):
+            key, _, value = item.partition("=")
+            env[key.strip()] = value.strip()
         env["IM_DATA_DIR"] = data_dir
         env["PYTHONPATH"] = str(ROOT)
         pg = redis = None

@@ -42,6 +42,8 @@ from bench.deploy import (
     raise_nofile,
 )
 from bench.report import failures, text_table, update_docs
+from bench.scrape import Scraper
+from bench.scrape import plot as plot_scrapes
 
 TRANSPORTS = ("tcp", "ws")
 STORES = ("embedded", "pg-redis")
@@ -317,6 +319,10 @@ def run_deployment(runner: Runner, name: str, params: dict, scenarios, transport
                     suffix = f"-{case['rate']}" if scenario == "p2p_latency" else ""
                     profile = f"{scenario}{suffix}-{transport}-{name}" \
                         if scenario in PROFILED else None
+                    scraper = None
+                    if runner.args.scrape:
+                        scraper = Scraper(f"http://{server.http}")
+                        scraper.start()
                     figures = runner.generate(
                         scenario, transport=transport, address=address,
                         server_pid=server.pid, users=block(key), params=case,
@@ -324,9 +330,24 @@ def run_deployment(runner: Runner, name: str, params: dict, scenarios, transport
                         profile_name=profile,
                     )
                     runner.record(base, figures)
+                    if scraper is not None:
+                        save_scrapes(Path(runner.args.scrape), scraper.finish(),
+                                     f"{scenario}{suffix}-{transport}-{name}", figures)
             dep.stop_server(server)
     finally:
         dep.close()
+
+
+def save_scrapes(out_dir: Path, scrapes: list, name: str, figures: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    document = {"title": f"{name}: scrapes of /metrics every second", "figures": figures,
+                "scrapes": scrapes}
+    (out_dir / f"scrape-{name}.json").write_text(json.dumps(document))
+    try:
+        plot_scrapes(document, out_dir / f"scrape-{name}.png")
+    except ImportError:
+        log("matplotlib is not installed: no picture of the scrapes")
+    log(f"  {len(scrapes)} scrapes of /metrics in {out_dir}/scrape-{name}.json")
 
 
 def add_relay_shares(records: list[dict]) -> None:
@@ -379,6 +400,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile-gil", action="store_true",
                         help="profile only the thread holding the GIL (py-spy --gil): "
                              "where the CPU goes, without time spent waiting")
+    parser.add_argument("--scrape", metavar="DIR",
+                        help="scrape the server's /metrics every second during each scenario; "
+                             "a JSON and a PNG per scenario here (bench/scrape.py)")
     parser.add_argument("--docs", action=argparse.BooleanOptionalAction, default=None,
                         help="update docs/benchmarks.md and docs/bench-*.png "
                              "(default: on for a full run of everything)")

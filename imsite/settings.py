@@ -175,6 +175,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # An id per request on its log lines (imsite/logs.py).
+    "imsite.logs.RequestIdMiddleware",
+    # HTTP answers counted by status class and timed, for /metrics (imsite/scrape.py).
+    "imsite.scrape.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # CORS for /api/, only for the origins in IM_CORS_ORIGINS (none by default).
     "imsite.cors.CorsMiddleware",
@@ -642,11 +646,52 @@ IM_HTTP_IDLE_TIMEOUT_S = _env_int("IM_HTTP_IDLE_TIMEOUT_S", 60, minimum=1)
 # Live HTTP, WebSocket and TCP connections per client address, per process (0: no cap).
 IM_MAX_CONNS_PER_IP = _env_int("IM_MAX_CONNS_PER_IP", 1000, minimum=0)
 
+# --- operations (docs/operations.md) ----------------------------------------------------
+
+# Prometheus metrics at /metrics (off: the message path counts nothing, /metrics is 404).
+IM_METRICS = _env_bool("IM_METRICS", True)
+
+
+def _env_networks(name: str, default: str) -> tuple:
+    raw = _env(name, default) or ""
+    networks = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} takes comma-separated addresses or networks, got {part!r}") from None
+    return tuple(networks)
+
+
+# Who may read /metrics: these client addresses (the address after IM_NUM_PROXIES
+# proxies), or anyone with `Authorization: Bearer IM_METRICS_TOKEN`.
+IM_METRICS_ALLOW = _env_networks("IM_METRICS_ALLOW", "127.0.0.0/8,::1")
+IM_METRICS_TOKEN = _env("IM_METRICS_TOKEN") or None
+if IM_METRICS_TOKEN is not None and len(IM_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("IM_METRICS_TOKEN must be at least 16 characters")
+# A Celery worker serves its own /metrics on this port (0: none).
+IM_METRICS_WORKER_PORT = _env_int("IM_METRICS_WORKER_PORT", 0, minimum=0)
+if IM_METRICS_WORKER_PORT > 65535:
+    raise ImproperlyConfigured("IM_METRICS_WORKER_PORT must be a TCP port")
+# Log lines: "text" (readable) or "json" (one JSON object per line).
+IM_LOG_FORMAT = (_env("IM_LOG_FORMAT", "text") or "text").lower()
+if IM_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"IM_LOG_FORMAT must be text or json, got {IM_LOG_FORMAT!r}")
+
+# With JSON lines, a Celery worker logs through the handler below, not its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = IM_LOG_FORMAT != "json"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "imsite.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(ctx)s]: %(message)s"},
+        "json": {"()": "imsite.logs.JsonFormatter"},
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": IM_LOG_FORMAT,
+                            "filters": ["context"]}},
     "root": {"handlers": ["stderr"], "level": _env("IM_LOG_LEVEL", "INFO")},
     "loggers": {
         "daphne": {"level": "WARNING"},

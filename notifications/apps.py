@@ -15,8 +15,10 @@ class NotificationsConfig(AppConfig):
         from celery.signals import worker_ready
         from django.conf import settings
 
+        from imsite import metrics
         from messaging.signals import messages_stored
         from notifications.dispatch import THREADS, notify_stored
+        from notifications.gauges import OutboxCollector, start_worker_exporter
         from realtime.signals import server_started
 
         messages_stored.connect(notify_stored, dispatch_uid="notifications.outbox")
@@ -27,3 +29,7 @@ class NotificationsConfig(AppConfig):
         # Every Celery worker sweeps the outbox: due retries and lost publishes.
         worker_ready.connect(lambda **kw: THREADS.start(sweep=True), weak=False,
                              dispatch_uid="notifications.sweep")
+        metrics.register_collector(OutboxCollector())
+        # A worker's counters (delivery outcomes) live in the worker: it serves them.
+        worker_ready.connect(lambda **kw: start_worker_exporter(), weak=False,
+                             dispatch_uid="notifications.metrics")

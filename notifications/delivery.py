@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from imsite import metrics
 from notifications.breaker import get_breaker
 from notifications.clock import now_ms
 from notifications.models import Notification, State
@@ -94,6 +95,7 @@ def deliver(notification_ids: Sequence[int]) -> dict[str, int]:
                 state=State.SENT, sent_ms=now_ms(), last_status=status, last_error="")
         for row, result, outcome, wait in results:
             counts[result] = counts.get(result, 0) + 1
+            metrics.push_outcome(row.kind, result)
             if result != OK:
                 _record(row, result, outcome, wait)
     return counts

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from accounts.tokens import tokens_state
 from improto import vocabulary as words
 from improto.conversation import TYPING_THROTTLE_S
+from imsite import metrics
 from messaging.services.message_send import Request, SendOutcome
 from realtime.cluster.member import ClusterMember
 from realtime.cluster.registry import Registry
@@ -168,7 +169,7 @@ class Node:
         return self._typing.allow(user_id, channel)
 
     def forward(self, frame: dict, recipients: frozenset[int], *, origin: str) -> None:
-        self._fanout.put_nowait([(frame, recipients, origin)])
+        self._fanout.put_nowait((None, [(frame, recipients, origin)]))
 
     def _after_store(self, items: list[tuple[SendOutcome, str]]) -> None:
         """Called by the writer after each commit with (outcome, origin connection)."""
@@ -178,15 +179,23 @@ class Node:
             if delivery is not None:
                 deliveries.append((*delivery, origin))
         if deliveries:
-            self._fanout.put_nowait(deliveries)
+            self._fanout.put_nowait((metrics.now(), deliveries))
 
     async def _fanout_loop(self) -> None:
         while True:
-            deliveries = await self._fanout.get()
+            # (when the commit ended, or None for a forwarded event; its deliveries)
+            stored, deliveries = await self._fanout.get()
+            committed = [stored]
             while not self._fanout.empty() and len(deliveries) < 1024:
-                deliveries.extend(self._fanout.get_nowait())
+                stored, more = self._fanout.get_nowait()
+                committed.append(stored)
+                deliveries.extend(more)
             try:
                 await self._fan_out(deliveries)
+                done = metrics.now()
+                for stored in committed:
+                    if stored is not None:
+                        metrics.FANOUT_SECONDS.observe(done - stored)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -225,6 +234,7 @@ class Node:
         try:
             await self.layer.send(node, event)
         except Exception:
+            metrics.LAYER_FAILURES.inc()
             log.warning("could not reach node %s", node, exc_info=True)
 
     async def _listen(self) -> None:

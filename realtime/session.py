@@ -34,13 +34,14 @@ from improto.errors import (
     UNAUTHENTICATED,
     ProtocolError,
 )
+from imsite import logs, metrics
 from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
 from messaging.services.message_send import Request, SendOutcome, SendRequest
 from realtime import conversation
 from realtime.db import run_read
 from realtime.host import SessionHost
 from realtime.locator import REVOKED_TTL_S, ConnRecord, now_ms
-from realtime.outgoing import Outgoing, encode_for
+from realtime.outgoing import Outgoing, SharedFrame, encode_for
 from realtime.ratelimit import Budget, Verdict
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class Session:
         self.adapter = adapter
         # Unique across the cluster; says nothing of the node (records carry that).
         self.conn_id = f"{next(_counter)}.{secrets.token_hex(6)}"
+        # The connection's task and all it starts log with this id.
+        logs.set_connection(self.conn_id)
         self.user_id: int | None = None
         self.device: str | None = None
         self.token_key: str | None = None
@@ -182,12 +185,15 @@ class Session:
         if self.closing:
             return
         payload = encode_for(frame, self.adapter.form)
+        metrics.FRAMES_OUT.inc(frame.frame["type"] if type(frame) is SharedFrame
+                               else frame.get("type"))
         queued = self._out_bytes + len(payload) + FRAME_OVERHEAD
         if queued > self._out_limit and (self._blocked or queued > BURST_FACTOR * self._out_limit):
             # It does not read as fast as its frames come: it resyncs from its last
             # seq when it returns, and no one waits for it meanwhile.
             self._release_queue()
             log.info("connection %s too slow; closing it", self.conn_id)
+            metrics.SLOW_CLOSES.inc()
             self.go_offline(SLOW_REASON)
             return
         self._enqueue(payload)
@@ -238,6 +244,8 @@ class Session:
         if self.closing:
             return
         self.last_rx = time.monotonic()  # over budget or not, it proves liveness
+        kind = obj.get("type")
+        metrics.FRAMES_IN.inc(kind if type(kind) is str else None)
         if not self._admit(self._frames, obj):
             return
         if not self.authenticated and obj.get("type") != words.AUTH:
@@ -266,9 +274,11 @@ class Session:
         if verdict is Verdict.OK:
             return True
         if verdict is Verdict.FLOOD:
+            metrics.RATE_FLOOD.inc()
             log.info("connection %s kept sending over its budget; closing it", self.conn_id)
             self.go_offline(FLOOD_REASON)
             return False
+        metrics.RATE_REFUSED.inc()
         frame_id = frames.frame_id(obj, self._limits)
         if frame_id is not None:
             self.push(frames.error(code=RATE_LIMITED, message="too many frames; slow down",
@@ -294,6 +304,7 @@ class Session:
         if not self._admit(self._syncs, raw):
             return
         if isinstance(command, frames.SyncChannels):
+            metrics.SYNC_CHANNELS.inc()
             await self._after_own_sends()
             channels = await run_read(channel_list, user_id=self.user_id)
             self.push(frames.sync_channels_reply(
@@ -302,6 +313,7 @@ class Session:
                            "read_seq": c["read_seq"]} for c in channels],
             ))
         elif isinstance(command, frames.SyncRange):
+            metrics.SYNC_RANGE.inc()
             await self._after_own_sends()
             try:
                 page = await run_read(
@@ -311,6 +323,7 @@ class Session:
                 )
             except ChannelForbidden as exc:
                 raise ProtocolError(FORBIDDEN, str(exc), command.id) from None
+            metrics.SYNC_MESSAGES.inc(len(page.messages))
             self.push(frames.sync_range_reply(
                 id=command.id, channel=page.channel,
                 messages=[m.to_frame() for m in page.messages], last_seq=page.last_seq,
@@ -321,6 +334,7 @@ class Session:
             raise ProtocolError(INVALID, "already authenticated", command.id)
         retry_ms = self.host.admit_auth()
         if retry_ms:
+            metrics.AUTH_THROTTLED.inc()
             # The node admits authentications at a bounded rate (a dead node's users
             # must not stampede the others): come back later, through the gateway.
             self.close({**frames.error(code=RATE_LIMITED, message="too many connections "
@@ -332,6 +346,7 @@ class Session:
         if self.closing:
             return
         if identity is None:
+            metrics.AUTH_REFUSED.inc()
             raise ProtocolError(BAD_TOKEN, "unknown, expired or revoked token", command.id)
         self.user_id = identity.user_id
         self.token_key = identity.token_key
@@ -364,6 +379,9 @@ class Session:
             delay = max(0.0, (identity.expiry_ms - now_ms()) / 1000)
             loop = asyncio.get_running_loop()
             self._timers.append(loop.call_later(delay, self.go_offline, EXPIRED_REASON))
+        metrics.AUTH_OK.inc()
+        log.debug("authenticated user %d, device of %d characters", self.user_id,
+                  len(self.device or ""))
         self.push(frames.auth_ok(
             id=command.id, user=self.user_id, device=self.device,
             heartbeat=settings.IM_HEARTBEAT_S, ts=now_ms(),

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from improto.errors import INTERNAL
+from imsite import metrics
 from messaging.services.message_send import Request, SendOutcome, SendRefused, messages_send
 from realtime.db import run_write
 
@@ -29,7 +30,7 @@ class BatchWriter:
         after_store: Callable[[list[tuple[SendOutcome, str]]], None],
         max_batch: int = 512,
     ) -> None:
-        self._queue: asyncio.Queue[tuple[Request, str, asyncio.Future]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Request, str, asyncio.Future, float]] = asyncio.Queue()
         self._after_store = after_store
         self._max_batch = max_batch
         self._task: asyncio.Task | None = None
@@ -46,7 +47,7 @@ class BatchWriter:
     def submit(self, request: Request, origin: str) -> asyncio.Future[SendOutcome]:
         """Queue a send; the future resolves once it is stored (or refused)."""
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((request, origin, future))
+        self._queue.put_nowait((request, origin, future, metrics.now()))
         return future
 
     async def _run(self) -> None:
@@ -60,13 +61,24 @@ class BatchWriter:
                 batch = [item for item in batch if item is not _STOP]
                 if not batch:
                     break
-            outcomes = await self._store([request for request, _, _ in batch])
+            started = metrics.now()
+            outcomes = await self._store([request for request, _, _, _ in batch])
+            stored = metrics.now()
+            metrics.MESSAGES_STORED.inc(len(batch))
+            metrics.BATCH_SIZE.observe(len(batch))
+            metrics.BATCH_SECONDS.observe(stored - started)
             # Acks first (the futures' callbacks push them), then the fan-out.
-            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            for (_, _, future, _), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
+            # The futures' callbacks (the acks) run on the next turn of the loop: the
+            # ack latency is taken as of the commit, per arrival time.
+            observe = metrics.ACK_SECONDS.observe
+            for item in batch:
+                observe(stored - item[3])
             self._after_store(
-                [(outcome, origin) for (_, origin, _), outcome in zip(batch, outcomes, strict=True)]
+                [(outcome, origin)
+                 for (_, origin, _, _), outcome in zip(batch, outcomes, strict=True)]
             )
 
     async def _store(self, requests: list[Request]) -> list[SendOutcome]:

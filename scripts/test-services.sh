@@ -14,6 +14,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
 fi
 
+# nginx: tests/ops/test_deploy.py runs deploy/nginx/im.conf through `nginx -t`.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "installing nginx"
+  apt-get update -qq && apt-get install -y -qq nginx >/dev/null
+fi
+
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     echo "starting PostgreSQL"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import urllib.request
 
 import pytest
 from kombu import Connection
@@ -14,6 +15,7 @@ from tests.notifications.helpers import register, signed
 from tests.notifications.workers import Broker, Worker
 from tests.support.clients import connect, make_user
 from tests.support.proxy import FaultProxy
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -74,6 +76,26 @@ async def test_a_worker_delivers_each_message_once(celery_site, push):
                        and all(r["state"] == "sent" for r in rows))
     assert len(set(push.keys())) == 5 == len(push.keys())
     assert all(r["attempts"] == 1 for r in rows)
+
+
+async def test_a_threads_worker_serves_its_delivery_outcomes(make_deployment, broker, push):
+    port = free_port()
+    dep = make_deployment(redis=True, redis_db=3, CELERY_BROKER_URL=broker.url,
+                          IM_PUSH_ALLOW_PRIVATE=1, IM_METRICS_WORKER_PORT=port)
+    server = dep.start_server()
+    worker = Worker(dep.env, concurrency=4, pool="threads")
+    try:
+        alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+        await register(server, bob, push.url())
+        await _send(server, alice, bob, ["m0", "m1", "m2"])
+        push.wait_for(lambda r: len(r) >= 3)
+        wait_outbox(server.env, lambda rows: len(rows) == 3
+                    and all(r["state"] == "sent" for r in rows))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        assert 'im_push_outcomes_total{kind="webhook",outcome="ok"} 3.0' in text
+    finally:
+        worker.stop()
 
 
 async def test_worker_killed_mid_delivery_loses_nothing(celery_site, push):

@@ -58,10 +58,10 @@ class Broker:
 class Worker:
     """`celery -A imsite worker` in its own process group."""
 
-    def __init__(self, env: dict, concurrency: int = 2) -> None:
+    def __init__(self, env: dict, concurrency: int = 2, pool: str = "prefork") -> None:
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "celery", "-A", "imsite", "worker", "-l", "WARNING",
-             "-c", str(concurrency), "--without-gossip", "--without-mingle",
+             "-c", str(concurrency), "--pool", pool, "--without-gossip", "--without-mingle",
              "--without-heartbeat", "-n", f"w{free_port()}@%h"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=None,
             start_new_session=True,
