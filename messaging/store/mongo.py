@@ -1,0 +1,280 @@
+"""The message store on MongoDB (the official driver, pymongo 4).
+
+Only messages and their per-channel counters live here; users, groups, memberships,
+read positions and each channel's membership row (ChannelState) stay in the SQL
+database. Two collections:
+
+- ``messages``: one document per message; unique (channel, seq), unique (channel,
+  sender, client id) for idempotency, and (channel, target) for the revisions that
+  unread counts subtract.
+- ``channels``: ``{_id: channel, seq, ts}``, the channel's committed high-water mark:
+  every seq up to ``seq`` is stored and durable, and ``ts`` is the greatest ts among
+  them. Readers never read past it.
+
+A batch is written without a multi-document transaction (a standalone server has
+none): for each channel, read the mark S, insert the channel's new messages at
+S+1, S+2, ... in order (an ordered insert stops at the first failure), then raise the
+mark with ``$max`` to the last seq inserted. A message can exist at seq X only if
+its writer inserted S+1..X-1 before it, so the stored seqs of a channel are always
+a prefix 1..N with no hole; the mark only makes the prefix visible once durable.
+Two writers racing on a channel collide on the unique (channel, seq) index; the
+loser rolls the mark forward over whatever run is stored above it (the winner's,
+or a crashed writer's: durable, never acked, acked as a duplicate on its retry)
+and tries again above it. See docs/architecture.md, "The MongoDB message store".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pymongo
+from django.db.models import Q
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from improto.channels import parse_channel
+from improto.conversation import EDIT, RECALL
+from messaging.models import ChannelState, Membership
+from messaging.store.base import AppendResult, NewMessage, StoredMessage
+
+_DUPLICATE_KEY = 11000
+_FIELDS = ("channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id",
+           "group_id", "target", "edited", "recalled")
+_MAX_ATTEMPTS = 1000  # collisions per channel before giving up (each one means progress)
+
+
+def _stored(doc: dict) -> StoredMessage:
+    return StoredMessage(**{f: doc.get(f) for f in _FIELDS})
+
+
+def _doc(message: StoredMessage) -> dict:
+    return {f: getattr(message, f) for f in _FIELDS}
+
+
+class MongoMessageStore:
+    def __init__(self, url: str, *, database: str = "im") -> None:
+        self.client = pymongo.MongoClient(url, tz_aware=False)
+        db = self.client.get_default_database(database)
+        # Durable before ack: acknowledged by a majority, in the journal. On a
+        # standalone server "majority" is the server itself, j the journal sync.
+        concern = WriteConcern(w="majority", j=True)
+        majority = ReadConcern("majority")
+        self.messages = db.get_collection("messages", write_concern=concern,
+                                          read_concern=majority)
+        self.channels = db.get_collection("channels", write_concern=concern,
+                                          read_concern=majority)
+        self.ensure_indexes()
+
+    def ensure_indexes(self) -> None:
+        self.messages.create_index([("channel", 1), ("seq", 1)], unique=True,
+                                   name="channel_seq")
+        self.messages.create_index([("channel", 1), ("sender_id", 1), ("client_id", 1)],
+                                   unique=True, name="channel_sender_client")
+        self.messages.create_index([("channel", 1), ("target", 1)], name="channel_target",
+                                   partialFilterExpression={"target": {"$gt": 0}})
+
+    # -- writing ----------------------------------------------------------------
+
+    def append(self, batch: Sequence[NewMessage], *, now_ms: int) -> list[AppendResult]:
+        if not batch:
+            return []
+        self._ensure_channel_rows(sorted({m.channel for m in batch}))
+        results: list[AppendResult | None] = [None] * len(batch)
+        by_channel: dict[str, list[int]] = {}
+        for index, m in enumerate(batch):
+            by_channel.setdefault(m.channel, []).append(index)
+        for channel in sorted(by_channel):
+            indexes = by_channel[channel]
+            for index, result in zip(indexes, self._append_channel(
+                    channel, [batch[i] for i in indexes], now_ms), strict=True):
+                results[index] = result
+        self._apply_revisions([(batch[i], r) for i, r in enumerate(results)])
+        return results  # type: ignore[return-value]
+
+    def _append_channel(self, channel: str, batch: list[NewMessage],
+                        now_ms: int) -> list[AppendResult]:
+        for _ in range(_MAX_ATTEMPTS):
+            mark = self._mark(channel)
+            existing = self._existing(channel, batch, mark)
+            results: list[AppendResult] = []
+            fresh: list[StoredMessage] = []
+            seq, ts = mark["seq"], max(mark["ts"], now_ms)
+            for m in batch:
+                key = (m.sender_id, m.client_id)
+                if key in existing:
+                    results.append(AppendResult(existing[key], dup=True))
+                    continue
+                seq += 1
+                stored = StoredMessage(
+                    channel=channel, seq=seq, ts=ts, sender_id=m.sender_id,
+                    client_id=m.client_id, type=m.type, body=m.body,
+                    recipient_id=m.recipient_id, group_id=m.group_id, target=m.target,
+                )
+                existing[key] = stored
+                fresh.append(stored)
+                results.append(AppendResult(stored, dup=False))
+            if not fresh:
+                return results
+            try:
+                self.messages.insert_many([_doc(s) for s in fresh], ordered=True)
+            except BulkWriteError as error:
+                inserted = error.details.get("nInserted", 0)
+                codes = {e.get("code") for e in error.details.get("writeErrors", [])}
+                if codes - {_DUPLICATE_KEY}:
+                    raise
+                # Someone wrote at these seqs first (or one of ours was sent meanwhile
+                # from elsewhere): what we inserted is a stored prefix; make the run
+                # above the mark visible and decide again from there.
+                if inserted:
+                    self._raise_mark(channel, fresh[inserted - 1].seq, fresh[0].ts)
+                self._roll_forward(channel)
+                continue
+            self._raise_mark(channel, fresh[-1].seq, fresh[-1].ts)
+            return results
+        raise RuntimeError(f"could not append to {channel}: too many collisions")
+
+    def _mark(self, channel: str) -> dict:
+        found = self.channels.find_one({"_id": channel})
+        if found is None:
+            # Created with an insert, never with an upserting update: two such upserts
+            # racing on a new _id are not both answered alike on every server.
+            try:
+                self.channels.insert_one({"_id": channel, "seq": 0, "ts": 0})
+            except DuplicateKeyError:
+                pass
+            found = self.channels.find_one({"_id": channel})
+        return found
+
+    def _raise_mark(self, channel: str, seq: int, ts: int) -> None:
+        self.channels.update_one({"_id": channel}, {"$max": {"seq": seq, "ts": ts}})
+
+    def _roll_forward(self, channel: str) -> None:
+        """Raise the mark over the contiguous run stored right above it."""
+        mark = self._mark(channel)
+        top, ts = mark["seq"], mark["ts"]
+        for doc in self.messages.find({"channel": channel, "seq": {"$gt": top}},
+                                      {"seq": 1, "ts": 1}).sort("seq", 1):
+            if doc["seq"] != top + 1:
+                break
+            top, ts = doc["seq"], max(ts, doc["ts"])
+        if top > mark["seq"]:
+            self._raise_mark(channel, top, ts)
+
+    def _existing(self, channel: str, batch: list[NewMessage],
+                  mark: dict) -> dict[tuple[int, str], StoredMessage]:
+        """The batch's messages already stored, by (sender, client id). One stored
+        above the mark (a crashed or a racing writer's) is made visible first."""
+        query = {"channel": channel, "client_id": {"$in": sorted({m.client_id for m in batch})}}
+        wanted = {(m.sender_id, m.client_id) for m in batch}
+        found = {}
+        for doc in self.messages.find(query):
+            key = (doc["sender_id"], doc["client_id"])
+            if key in wanted:
+                found[key] = doc
+        if any(doc["seq"] > mark["seq"] for doc in found.values()):
+            self._roll_forward(channel)
+        return {key: _stored(doc) for key, doc in found.items()}
+
+    def _ensure_channel_rows(self, channels: list[str]) -> None:
+        """A private channel's SQL row (who its two members are: the channel list and
+        presence read it) exists from its first message on, as with the SQL store."""
+        rows = []
+        for name in channels:
+            parsed = parse_channel(name)
+            if parsed.kind == "p":
+                rows.append(ChannelState(channel=name, user_a=parsed.a, user_b=parsed.b))
+        if rows:
+            ChannelState.objects.bulk_create(rows, ignore_conflicts=True)
+
+    def _apply_revisions(self, pairs: list[tuple[NewMessage, AppendResult]]) -> None:
+        """Each edit or recall of the batch, new or a retry's duplicate, gives its target
+        its state: a retry after a crash between the two writes finishes the job."""
+        for m, result in pairs:
+            if m.target is None or m.type not in (EDIT, RECALL):
+                continue
+            stored = result.message
+            if m.type == EDIT:
+                self.revise(stored.channel, m.target, body=m.body, edited=stored.ts)
+            else:
+                self.revise(stored.channel, m.target, body={}, recalled=stored.ts)
+
+    def revise(self, channel: str, seq: int, *, body: dict, edited: int | None = None,
+               recalled: int | None = None) -> None:
+        """Idempotent and monotonic: a recalled message stays recalled, and an edit
+        never replaces a later one (applied again by a retry, it changes nothing)."""
+        query: dict = {"channel": channel, "seq": seq, "recalled": None}
+        changes: dict = {"body": body}
+        if recalled is not None:
+            changes["recalled"] = recalled
+        if edited is not None:
+            changes["edited"] = edited
+            query["$or"] = [{"edited": None}, {"edited": {"$lte": edited}}]
+        self.messages.update_one(query, {"$set": changes})
+
+    # -- reading ----------------------------------------------------------------
+
+    def range(
+        self, channel: str, *, after: int = 0, before: int | None = None, limit: int = 100
+    ) -> list[StoredMessage]:
+        top = self.last_seqs([channel])[channel]
+        upper = top + 1 if before is None else min(before, top + 1)
+        query = {"channel": channel, "seq": {"$gt": after, "$lt": upper}}
+        if after or before is None:
+            cursor = self.messages.find(query).sort("seq", 1).limit(limit)
+            return [_stored(d) for d in cursor]
+        docs = list(self.messages.find(query).sort("seq", -1).limit(limit))
+        docs.reverse()
+        return [_stored(d) for d in docs]
+
+    def last_seqs(self, channels: Sequence[str]) -> dict[str, int]:
+        found = {d["_id"]: d["seq"] for d in self.channels.find({"_id": {"$in": list(channels)}})}
+        return {c: found.get(c, 0) for c in channels}
+
+    def channels_of_user(self, user_id: int) -> list[tuple[str, int]]:
+        group_ids = Membership.objects.filter(user_id=user_id).values("group_id")
+        names = list(ChannelState.objects.filter(
+            Q(user_a=user_id) | Q(user_b=user_id) | Q(group_id__in=group_ids)
+        ).values_list("channel", flat=True))
+        return sorted(self.last_seqs(names).items())
+
+    def find(self, keys: Sequence[tuple[str, int]], *, lock: bool = False
+             ) -> dict[tuple[str, int], StoredMessage]:
+        """The stored (visible) messages at these (channel, seq) keys. `lock` has no
+        MongoDB counterpart: revisions of one target are ordered by revise()'s
+        conditions instead (docs/architecture.md)."""
+        if not keys:
+            return {}
+        marks = self.last_seqs(sorted({c for c, _ in keys}))
+        keys = [(c, s) for c, s in keys if s <= marks[c]]
+        if not keys:
+            return {}
+        query = {"$or": [{"channel": c, "seq": s} for c, s in keys]}
+        return {(d["channel"], d["seq"]): _stored(d) for d in self.messages.find(query)}
+
+    def stored_keys(self, keys: Sequence[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+        """Which (channel, sender, client id) are already stored."""
+        if not keys:
+            return set()
+        query = {"channel": {"$in": sorted({k[0] for k in keys})},
+                 "client_id": {"$in": sorted({k[2] for k in keys})}}
+        wanted = set(keys)
+        found = {(d["channel"], d["sender_id"], d["client_id"])
+                 for d in self.messages.find(query, {"channel": 1, "sender_id": 1,
+                                                     "client_id": 1})}
+        return found & wanted
+
+    def revisions_after(self, positions: dict[str, int]) -> dict[str, int]:
+        """How many edits and recalls each channel holds after the given seq."""
+        if not positions:
+            return {}
+        marks = self.last_seqs(list(positions))
+        match = {"$or": [{"channel": c, "target": {"$gt": 0},
+                          "seq": {"$gt": after, "$lte": marks[c]}}
+                         for c, after in positions.items()]}
+        rows = self.messages.aggregate([
+            {"$match": match}, {"$group": {"_id": "$channel", "n": {"$sum": 1}}}])
+        return {r["_id"]: r["n"] for r in rows}
+
+    def count(self) -> int:
+        return self.messages.count_documents({})
