@@ -7,8 +7,12 @@ import asyncio
 import html
 import secrets
 
+import pytest
+
 from tests.support.admin import AdminSession
 from tests.support.clients import ahttp, connect, login_again, make_user
+
+pytestmark = pytest.mark.mongo
 
 
 async def _group_with_message(server, text: str = "buy cheap pills"):
