@@ -59,7 +59,11 @@ class MongoMessageStore:
         # Durable before ack: acknowledged by a majority, in the journal. On a
         # standalone server "majority" is the server itself, j the journal sync.
         concern = WriteConcern(w="majority", j=True)
-        majority = ReadConcern("majority")
+        # On a replica set, readers see only majority-committed marks and messages (a
+        # failover cannot take back what a reader saw); a standalone server has no
+        # majority read concern to give, and nothing to roll back.
+        replicated = "setName" in self.client.admin.command("hello")
+        majority = ReadConcern("majority" if replicated else None)
         self.messages = db.get_collection("messages", write_concern=concern,
                                           read_concern=majority)
         self.channels = db.get_collection("channels", write_concern=concern,
