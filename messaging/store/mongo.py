@@ -44,11 +44,11 @@ _FIELDS = ("channel", "seq", "ts", "sender_id", "client_id", "type", "body", "re
 _MAX_ATTEMPTS = 1000  # collisions per channel before giving up (each one means progress)
 
 
-def _stored(doc: dict) -> StoredMessage:
+def from_document(doc: dict) -> StoredMessage:
     return StoredMessage(**{f: doc.get(f) for f in _FIELDS})
 
 
-def _doc(message: StoredMessage) -> dict:
+def to_document(message: StoredMessage) -> dict:
     return {f: getattr(message, f) for f in _FIELDS}
 
 
@@ -121,7 +121,7 @@ class MongoMessageStore:
             if not fresh:
                 return results
             try:
-                self.messages.insert_many([_doc(s) for s in fresh], ordered=True)
+                self.messages.insert_many([to_document(s) for s in fresh], ordered=True)
             except BulkWriteError as error:
                 inserted = error.details.get("nInserted", 0)
                 codes = {e.get("code") for e in error.details.get("writeErrors", [])}
@@ -178,7 +178,7 @@ class MongoMessageStore:
                 found[key] = doc
         if any(doc["seq"] > mark["seq"] for doc in found.values()):
             self._roll_forward(channel)
-        return {key: _stored(doc) for key, doc in found.items()}
+        return {key: from_document(doc) for key, doc in found.items()}
 
     def _ensure_channel_rows(self, channels: list[str]) -> None:
         """A private channel's SQL row (who its two members are: the channel list and
@@ -226,10 +226,10 @@ class MongoMessageStore:
         query = {"channel": channel, "seq": {"$gt": after, "$lt": upper}}
         if after or before is None:
             cursor = self.messages.find(query).sort("seq", 1).limit(limit)
-            return [_stored(d) for d in cursor]
+            return [from_document(d) for d in cursor]
         docs = list(self.messages.find(query).sort("seq", -1).limit(limit))
         docs.reverse()
-        return [_stored(d) for d in docs]
+        return [from_document(d) for d in docs]
 
     def last_seqs(self, channels: Sequence[str]) -> dict[str, int]:
         found = {d["_id"]: d["seq"] for d in self.channels.find({"_id": {"$in": list(channels)}})}
@@ -254,7 +254,7 @@ class MongoMessageStore:
         if not keys:
             return {}
         query = {"$or": [{"channel": c, "seq": s} for c, s in keys]}
-        return {(d["channel"], d["seq"]): _stored(d) for d in self.messages.find(query)}
+        return {(d["channel"], d["seq"]): from_document(d) for d in self.messages.find(query)}
 
     def stored_keys(self, keys: Sequence[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
         """Which (channel, sender, client id) are already stored."""
@@ -280,5 +280,29 @@ class MongoMessageStore:
             {"$match": match}, {"$group": {"_id": "$channel", "n": {"$sum": 1}}}])
         return {r["_id"]: r["n"] for r in rows}
 
-    def count(self) -> int:
-        return self.messages.count_documents({})
+    def import_run(self, run: list[StoredMessage]) -> int:
+        """Store an exported run of one channel's messages, ascending and contiguous,
+        skipping those at or below the channel's mark; the same steps as a writer's
+        (insert above the mark, then raise it), so an import that dies halfway leaves
+        no visible hole and a rerun continues. Returns how many were stored."""
+        channel = run[0].channel
+        self._ensure_channel_rows([channel])
+        self._mark(channel)
+        self._roll_forward(channel)
+        last = self.last_seqs([channel])[channel]
+        fresh = [m for m in run if m.seq > last]
+        for offset, m in enumerate(fresh):
+            if m.seq != last + 1 + offset:
+                raise ValueError(f"{channel}: seq {m.seq} follows {last + offset} in the input")
+        if fresh:
+            self.messages.insert_many([to_document(m) for m in fresh], ordered=True)
+            self._raise_mark(channel, fresh[-1].seq, max(m.ts for m in fresh))
+        return len(fresh)
+
+    def counts(self, channels: Sequence[str]) -> dict[str, int]:
+        """How many messages each channel holds up to its mark."""
+        marks = self.last_seqs(channels)
+        rows = self.messages.aggregate([
+            {"$match": {"$or": [{"channel": c, "seq": {"$lte": marks[c]}} for c in channels]}},
+            {"$group": {"_id": "$channel", "n": {"$sum": 1}}}]) if channels else []
+        return {r["_id"]: r["n"] for r in rows}

@@ -17,7 +17,7 @@ _FIELDS = (
 )
 
 
-def _stored(row: Message) -> StoredMessage:
+def stored_message(row: Message) -> StoredMessage:
     return StoredMessage(**{f: getattr(row, f) for f in _FIELDS})
 
 
@@ -54,7 +54,7 @@ class OrmMessageStore:
                     target=m.target,
                 )
                 new_rows.append(row)
-                stored = _stored(row)
+                stored = stored_message(row)
                 existing[key] = stored
                 results.append(AppendResult(stored, dup=False))
             if new_rows:
@@ -95,7 +95,7 @@ class OrmMessageStore:
         for row in rows:
             key = (row.channel, row.sender_id, row.client_id)
             if key in wanted:
-                found[key] = _stored(row)
+                found[key] = stored_message(row)
         return found
 
     def range(
@@ -106,10 +106,10 @@ class OrmMessageStore:
             query = query.filter(seq__lt=before)
         if after or before is None:
             rows = query.filter(seq__gt=after).order_by("seq")[:limit]
-            return [_stored(r) for r in rows]
+            return [stored_message(r) for r in rows]
         rows = list(query.order_by("-seq")[:limit])
         rows.reverse()
-        return [_stored(r) for r in rows]
+        return [stored_message(r) for r in rows]
 
     def revise(self, channel: str, seq: int, *, body: dict, edited: int | None = None,
                recalled: int | None = None) -> None:
@@ -143,7 +143,7 @@ class OrmMessageStore:
         query = Message.objects.filter(match).order_by("channel", "seq")
         if lock and connection.features.has_select_for_update:
             query = query.select_for_update(no_key=True)
-        return {(row.channel, row.seq): _stored(row) for row in query}
+        return {(row.channel, row.seq): stored_message(row) for row in query}
 
     def stored_keys(self, keys: Sequence[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
         if not keys:
