@@ -44,7 +44,7 @@ from bench.deploy import (
 from bench.report import failures, text_table, update_docs
 
 TRANSPORTS = ("tcp", "ws")
-STORES = ("embedded", "pg-redis")
+STORES = ("embedded", "pg-redis", "pg-mongo-redis")
 SCENARIO_ORDER = ("raw_relay", "p2p_throughput", "p2p_latency", "group_fanout", "catch_up",
                   "connect_storm", "idle_connections")
 
@@ -367,7 +367,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="small counts, embedded + one PostgreSQL case: under two minutes")
     parser.add_argument("--out", help="the JSON document (default bench/results/MODE.json)")
     parser.add_argument("--stores", default=",".join(STORES),
-                        help="deployments: embedded, pg-redis (comma-separated)")
+                        help="deployments: embedded, pg-redis, pg-mongo-redis (comma-separated)")
     parser.add_argument("--transports", default=",".join(TRANSPORTS), help="tcp, ws")
     parser.add_argument("--scenarios", default=",".join(SCENARIO_ORDER),
                         help="comma-separated subset of " + ", ".join(SCENARIO_ORDER))
@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_relay(runner, params, transports)
             for store in stores:
                 only = None
-                if store == "pg-redis":
+                if store in ("pg-redis", "pg-mongo-redis"):
                     why = pg_available(pg_base_url())
                     if why:
                         skipped[store] = why
