@@ -29,7 +29,8 @@ from collections.abc import Sequence
 
 import pymongo
 from django.db.models import Q
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -83,71 +84,141 @@ class MongoMessageStore:
     def append(self, batch: Sequence[NewMessage], *, now_ms: int) -> list[AppendResult]:
         if not batch:
             return []
-        self._ensure_channel_rows(sorted({m.channel for m in batch}))
-        results: list[AppendResult | None] = [None] * len(batch)
+        channels = sorted({m.channel for m in batch})
+        self._ensure_channel_rows(channels)
         by_channel: dict[str, list[int]] = {}
         for index, m in enumerate(batch):
             by_channel.setdefault(m.channel, []).append(index)
-        for channel in sorted(by_channel):
-            indexes = by_channel[channel]
-            for index, result in zip(indexes, self._append_channel(
-                    channel, [batch[i] for i in indexes], now_ms), strict=True):
+        results: list[AppendResult | None] = [None] * len(batch)
+        ours: set[tuple[str, int, str]] = set()  # stored by this call
+
+        def settle(channel: str, decided: list[AppendResult]) -> None:
+            for index, result in zip(by_channel[channel], decided, strict=True):
                 results[index] = result
+
+        # First every channel at once: one read of the marks, one of the client ids,
+        # one ordered insert, one update of the marks. A channel that collides (or
+        # has a retry stored above its mark) goes the careful way, one at a time.
+        marks = self._marks(channels)
+        existing = self._existing_many(batch, channels)
+        planned: dict[str, tuple[list[AppendResult], list[StoredMessage]]] = {}
+        slow: list[str] = []
+        for channel in channels:
+            found = existing.get(channel, {})
+            if any(m.seq > marks[channel]["seq"] for m in found.values()):
+                slow.append(channel)
+                continue
+            planned[channel] = self._decide(channel, [batch[i] for i in by_channel[channel]],
+                                            marks[channel], found, ours, now_ms)
+        fresh = [m for channel in channels if channel in planned for m in planned[channel][1]]
+        stored = fresh[: self._insert(fresh)]
+        ours.update((m.channel, m.sender_id, m.client_id) for m in stored)
+        tops = {m.channel: m for m in stored}
+        if tops:
+            self.channels.bulk_write(
+                [UpdateOne({"_id": c}, {"$max": {"seq": m.seq, "ts": m.ts}})
+                 for c, m in tops.items()], ordered=False)
+        landed = {(m.channel, m.seq) for m in stored}
+        for channel, (decided, its_fresh) in planned.items():
+            if its_fresh and (channel, its_fresh[-1].seq) not in landed:
+                slow.append(channel)
+            else:
+                settle(channel, decided)
+        for channel in sorted(slow):
+            settle(channel, self._append_channel(
+                channel, [batch[i] for i in by_channel[channel]], now_ms, ours))
         self._apply_revisions([(batch[i], r) for i, r in enumerate(results)])
         return results  # type: ignore[return-value]
 
-    def _append_channel(self, channel: str, batch: list[NewMessage],
-                        now_ms: int) -> list[AppendResult]:
+    def _decide(self, channel: str, batch: list[NewMessage], mark: dict,
+                existing: dict[tuple[int, str], StoredMessage],
+                ours: set[tuple[str, int, str]], now_ms: int
+                ) -> tuple[list[AppendResult], list[StoredMessage]]:
+        """Each message's result, and the new ones to insert above the mark. A message
+        this call stored in an earlier attempt is new, not a duplicate."""
+        results: list[AppendResult] = []
+        fresh: list[StoredMessage] = []
+        seen: set[tuple[int, str]] = set()
+        existing = dict(existing)
+        seq, ts = mark["seq"], max(mark["ts"], now_ms)
+        for m in batch:
+            key = (m.sender_id, m.client_id)
+            if key in existing:
+                dup = key in seen or (channel, *key) not in ours
+                results.append(AppendResult(existing[key], dup=dup))
+                seen.add(key)
+                continue
+            seq += 1
+            stored = StoredMessage(
+                channel=channel, seq=seq, ts=ts, sender_id=m.sender_id,
+                client_id=m.client_id, type=m.type, body=m.body,
+                recipient_id=m.recipient_id, group_id=m.group_id, target=m.target,
+            )
+            existing[key] = stored
+            seen.add(key)
+            fresh.append(stored)
+            results.append(AppendResult(stored, dup=False))
+        return results, fresh
+
+    def _insert(self, fresh: list[StoredMessage]) -> int:
+        """Insert in order, stopping at the first collision; how many were inserted."""
+        if not fresh:
+            return 0
+        try:
+            self.messages.insert_many([to_document(m) for m in fresh], ordered=True)
+        except BulkWriteError as error:
+            codes = {e.get("code") for e in error.details.get("writeErrors", [])}
+            if codes - {_DUPLICATE_KEY}:
+                raise
+            return error.details.get("nInserted", 0)
+        return len(fresh)
+
+    def _append_channel(self, channel: str, batch: list[NewMessage], now_ms: int,
+                        ours: set[tuple[str, int, str]]) -> list[AppendResult]:
         for _ in range(_MAX_ATTEMPTS):
+            self._roll_forward(channel)
             mark = self._mark(channel)
             existing = self._existing(channel, batch, mark)
-            results: list[AppendResult] = []
-            fresh: list[StoredMessage] = []
-            seq, ts = mark["seq"], max(mark["ts"], now_ms)
-            for m in batch:
-                key = (m.sender_id, m.client_id)
-                if key in existing:
-                    results.append(AppendResult(existing[key], dup=True))
-                    continue
-                seq += 1
-                stored = StoredMessage(
-                    channel=channel, seq=seq, ts=ts, sender_id=m.sender_id,
-                    client_id=m.client_id, type=m.type, body=m.body,
-                    recipient_id=m.recipient_id, group_id=m.group_id, target=m.target,
-                )
-                existing[key] = stored
-                fresh.append(stored)
-                results.append(AppendResult(stored, dup=False))
-            if not fresh:
+            results, fresh = self._decide(channel, batch, mark, existing, ours, now_ms)
+            inserted = self._insert(fresh)
+            ours.update((channel, m.sender_id, m.client_id) for m in fresh[:inserted])
+            if inserted:
+                self._raise_mark(channel, fresh[inserted - 1].seq, fresh[0].ts)
+            if inserted == len(fresh):
                 return results
-            try:
-                self.messages.insert_many([to_document(s) for s in fresh], ordered=True)
-            except BulkWriteError as error:
-                inserted = error.details.get("nInserted", 0)
-                codes = {e.get("code") for e in error.details.get("writeErrors", [])}
-                if codes - {_DUPLICATE_KEY}:
-                    raise
-                # Someone wrote at these seqs first (or one of ours was sent meanwhile
-                # from elsewhere): what we inserted is a stored prefix; make the run
-                # above the mark visible and decide again from there.
-                if inserted:
-                    self._raise_mark(channel, fresh[inserted - 1].seq, fresh[0].ts)
-                self._roll_forward(channel)
-                continue
-            self._raise_mark(channel, fresh[-1].seq, fresh[-1].ts)
-            return results
+            # Someone wrote at these seqs first (or one of ours was sent meanwhile from
+            # elsewhere): make the run above the mark visible and decide again.
         raise RuntimeError(f"could not append to {channel}: too many collisions")
 
-    def _mark(self, channel: str) -> dict:
-        found = self.channels.find_one({"_id": channel})
-        if found is None:
+    def _marks(self, channels: list[str]) -> dict[str, dict]:
+        found = {d["_id"]: d for d in self.channels.find({"_id": {"$in": channels}})}
+        missing = [c for c in channels if c not in found]
+        if missing:
             # Created with an insert, never with an upserting update: two such upserts
             # racing on a new _id are not both answered alike on every server.
             try:
-                self.channels.insert_one({"_id": channel, "seq": 0, "ts": 0})
-            except DuplicateKeyError:
-                pass
-            found = self.channels.find_one({"_id": channel})
+                self.channels.insert_many([{"_id": c, "seq": 0, "ts": 0} for c in missing],
+                                          ordered=False)
+            except BulkWriteError as error:
+                codes = {e.get("code") for e in error.details.get("writeErrors", [])}
+                if codes - {_DUPLICATE_KEY}:
+                    raise
+            found.update({d["_id"]: d for d in self.channels.find({"_id": {"$in": missing}})})
+        return found
+
+    def _mark(self, channel: str) -> dict:
+        return self._marks([channel])[channel]
+
+    def _existing_many(self, batch: Sequence[NewMessage], channels: list[str]
+                       ) -> dict[str, dict[tuple[int, str], StoredMessage]]:
+        query = {"channel": {"$in": channels},
+                 "client_id": {"$in": sorted({m.client_id for m in batch})}}
+        wanted = {(m.channel, m.sender_id, m.client_id) for m in batch}
+        found: dict[str, dict[tuple[int, str], StoredMessage]] = {}
+        for doc in self.messages.find(query):
+            if (doc["channel"], doc["sender_id"], doc["client_id"]) in wanted:
+                found.setdefault(doc["channel"], {})[doc["sender_id"], doc["client_id"]] = (
+                    from_document(doc))
         return found
 
     def _raise_mark(self, channel: str, seq: int, ts: int) -> None:

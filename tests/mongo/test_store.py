@@ -40,6 +40,7 @@ def test_writers_racing_on_one_channel_get_a_gap_free_seq_and_ordered_ts(mongo_u
     p = p_channel(alice.id, bob.id)
     stores = [MongoMessageStore(mongo_url) for _ in range(4)]
     acked: list[tuple[int, int, str]] = []
+    dups: list[bool] = []  # a collision never makes a writer's own message a duplicate
     lock = threading.Lock()
 
     def write(n: int) -> None:
@@ -48,6 +49,7 @@ def test_writers_racing_on_one_channel_get_a_gap_free_seq_and_ordered_ts(mongo_u
             for result in stores[n].append(batch, now_ms=1000 * i + n):
                 with lock:
                     acked.append((result.message.seq, result.message.ts, result.message.client_id))
+                    dups.append(result.dup)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
     for t in threads:
@@ -55,6 +57,7 @@ def test_writers_racing_on_one_channel_get_a_gap_free_seq_and_ordered_ts(mongo_u
     for t in threads:
         t.join()
     assert sorted(seq for seq, _, _ in acked) == list(range(1, 121))
+    assert dups == [False] * 120
     stored = get_store().range(p, limit=500)
     assert [m.seq for m in stored] == list(range(1, 121))
     assert {(m.seq, m.ts, m.client_id) for m in stored} == set(acked)
@@ -130,3 +133,20 @@ def test_revisions_are_found_counted_and_never_undo_a_recall(mongo_url):
     assert store.stored_keys([(p, alice.id, "rc"), (p, bob.id, "rc")]) == {(p, alice.id, "rc")}
     assert store.revisions_after({p: 0}) == {p: 1}
     assert store.revisions_after({p: 4}) == {}
+
+
+def test_a_batch_cut_short_by_a_collision_keeps_what_it_stored_as_new(mongo_url):
+    alice, bob = make_user(), make_user()
+    p = p_channel(alice.id, bob.id)
+    store = get_store()
+    store.channels.insert_one({"_id": p, "seq": 0, "ts": 0})
+    # Another writer's message lands at seq 2 while this batch inserts 1, 2, 3.
+    store.messages.insert_one(
+        {"channel": p, "seq": 2, "ts": 40, "sender_id": bob.id, "client_id": "other",
+         "type": "text", "body": {"text": "other"}, "recipient_id": alice.id,
+         "group_id": None, "target": None, "edited": None, "recalled": None})
+    results = store.append([message(p, alice.id, f"b{i}", recipient_id=bob.id)
+                            for i in range(3)], now_ms=50)
+    assert [(r.dup, r.message.seq, r.message.client_id) for r in results] == [
+        (False, 1, "b0"), (False, 3, "b1"), (False, 4, "b2")]
+    assert [m.client_id for m in store.range(p)] == ["b0", "other", "b1", "b2"]
