@@ -96,20 +96,18 @@ class MongoMessageStore:
             for index, result in zip(by_channel[channel], decided, strict=True):
                 results[index] = result
 
-        # First every channel at once: one read of the marks, one of the client ids,
-        # one ordered insert, one update of the marks. A channel that collides (or
-        # has a retry stored above its mark) goes the careful way, one at a time.
+        # First every channel at once: one read of the marks, one ordered insert, one
+        # update of the marks. A channel that collides goes the careful way, one at a
+        # time.
+        # A retry is found by the unique (channel, sender, client id) index refusing
+        # its insert: that channel then goes the careful way, which looks it up.
         marks = self._marks(channels)
-        existing = self._existing_many(batch, channels)
-        planned: dict[str, tuple[list[AppendResult], list[StoredMessage]]] = {}
+        planned = {
+            channel: self._decide(channel, [batch[i] for i in by_channel[channel]],
+                                  marks[channel], {}, ours, now_ms)
+            for channel in channels
+        }
         slow: list[str] = []
-        for channel in channels:
-            found = existing.get(channel, {})
-            if any(m.seq > marks[channel]["seq"] for m in found.values()):
-                slow.append(channel)
-                continue
-            planned[channel] = self._decide(channel, [batch[i] for i in by_channel[channel]],
-                                            marks[channel], found, ours, now_ms)
         fresh = [m for channel in channels if channel in planned for m in planned[channel][1]]
         stored = fresh[: self._insert(fresh)]
         ours.update((m.channel, m.sender_id, m.client_id) for m in stored)
@@ -209,18 +207,6 @@ class MongoMessageStore:
     def _mark(self, channel: str) -> dict:
         return self._marks([channel])[channel]
 
-    def _existing_many(self, batch: Sequence[NewMessage], channels: list[str]
-                       ) -> dict[str, dict[tuple[int, str], StoredMessage]]:
-        query = {"channel": {"$in": channels},
-                 "client_id": {"$in": sorted({m.client_id for m in batch})}}
-        wanted = {(m.channel, m.sender_id, m.client_id) for m in batch}
-        found: dict[str, dict[tuple[int, str], StoredMessage]] = {}
-        for doc in self.messages.find(query):
-            if (doc["channel"], doc["sender_id"], doc["client_id"]) in wanted:
-                found.setdefault(doc["channel"], {})[doc["sender_id"], doc["client_id"]] = (
-                    from_document(doc))
-        return found
-
     def _raise_mark(self, channel: str, seq: int, ts: int) -> None:
         self.channels.update_one({"_id": channel}, {"$max": {"seq": seq, "ts": ts}})
 
@@ -240,13 +226,15 @@ class MongoMessageStore:
                   mark: dict) -> dict[tuple[int, str], StoredMessage]:
         """The batch's messages already stored, by (sender, client id). One stored
         above the mark (a crashed or a racing writer's) is made visible first."""
-        query = {"channel": channel, "client_id": {"$in": sorted({m.client_id for m in batch})}}
-        wanted = {(m.sender_id, m.client_id) for m in batch}
+        senders: dict[int, set[str]] = {}
+        for m in batch:
+            senders.setdefault(m.sender_id, set()).add(m.client_id)
         found = {}
-        for doc in self.messages.find(query):
-            key = (doc["sender_id"], doc["client_id"])
-            if key in wanted:
-                found[key] = doc
+        for sender, client_ids in senders.items():
+            query = {"channel": channel, "sender_id": sender,
+                     "client_id": {"$in": sorted(client_ids)}}
+            for doc in self.messages.find(query):
+                found[sender, doc["client_id"]] = doc
         if any(doc["seq"] > mark["seq"] for doc in found.values()):
             self._roll_forward(channel)
         return {key: from_document(doc) for key, doc in found.items()}
@@ -321,35 +309,39 @@ class MongoMessageStore:
         if not keys:
             return {}
         marks = self.last_seqs(sorted({c for c, _ in keys}))
-        keys = [(c, s) for c, s in keys if s <= marks[c]]
-        if not keys:
-            return {}
-        query = {"$or": [{"channel": c, "seq": s} for c, s in keys]}
-        return {(d["channel"], d["seq"]): from_document(d) for d in self.messages.find(query)}
+        found = {}
+        for channel, seq in sorted(set(keys)):
+            if seq <= marks[channel]:
+                doc = self.messages.find_one({"channel": channel, "seq": seq})
+                if doc is not None:
+                    found[channel, seq] = from_document(doc)
+        return found
 
     def stored_keys(self, keys: Sequence[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
         """Which (channel, sender, client id) are already stored."""
-        if not keys:
-            return set()
-        query = {"channel": {"$in": sorted({k[0] for k in keys})},
-                 "client_id": {"$in": sorted({k[2] for k in keys})}}
-        wanted = set(keys)
-        found = {(d["channel"], d["sender_id"], d["client_id"])
-                 for d in self.messages.find(query, {"channel": 1, "sender_id": 1,
-                                                     "client_id": 1})}
-        return found & wanted
+        groups: dict[tuple[str, int], set[str]] = {}
+        for channel, sender, client_id in keys:
+            groups.setdefault((channel, sender), set()).add(client_id)
+        found = set()
+        for (channel, sender), client_ids in sorted(groups.items()):
+            query = {"channel": channel, "sender_id": sender,
+                     "client_id": {"$in": sorted(client_ids)}}
+            found.update((channel, sender, d["client_id"])
+                         for d in self.messages.find(query, {"client_id": 1}))
+        return found
 
     def revisions_after(self, positions: dict[str, int]) -> dict[str, int]:
-        """How many edits and recalls each channel holds after the given seq."""
-        if not positions:
-            return {}
+        """How many edits and recalls each channel holds after the given seq (one
+        indexed query per channel: edits and recalls are few)."""
         marks = self.last_seqs(list(positions))
-        match = {"$or": [{"channel": c, "target": {"$gt": 0},
-                          "seq": {"$gt": after, "$lte": marks[c]}}
-                         for c, after in positions.items()]}
-        rows = self.messages.aggregate([
-            {"$match": match}, {"$group": {"_id": "$channel", "n": {"$sum": 1}}}])
-        return {r["_id"]: r["n"] for r in rows}
+        counts = {}
+        for channel, after in positions.items():
+            n = sum(1 for d in self.messages.find({"channel": channel, "target": {"$gt": 0}},
+                                                  {"seq": 1})
+                    if after < d["seq"] <= marks[channel])
+            if n:
+                counts[channel] = n
+        return counts
 
     def import_run(self, run: list[StoredMessage]) -> int:
         """Store an exported run of one channel's messages, ascending and contiguous,
@@ -373,7 +365,5 @@ class MongoMessageStore:
     def counts(self, channels: Sequence[str]) -> dict[str, int]:
         """How many messages each channel holds up to its mark."""
         marks = self.last_seqs(channels)
-        rows = self.messages.aggregate([
-            {"$match": {"$or": [{"channel": c, "seq": {"$lte": marks[c]}} for c in channels]}},
-            {"$group": {"_id": "$channel", "n": {"$sum": 1}}}]) if channels else []
-        return {r["_id"]: r["n"] for r in rows}
+        return {c: self.messages.count_documents({"channel": c, "seq": {"$lte": marks[c]}})
+                for c in channels}
