@@ -8,6 +8,7 @@ import secrets
 import threading
 
 import pytest
+from django.db import connection
 
 from improto.channels import p_channel
 from messaging.store import NewMessage, get_store
@@ -44,12 +45,17 @@ def test_writers_racing_on_one_channel_get_a_gap_free_seq_and_ordered_ts(mongo_u
     lock = threading.Lock()
 
     def write(n: int) -> None:
-        for i in range(15):
-            batch = [message(p, alice.id, f"w{n}-{i}-{k}", recipient_id=bob.id) for k in range(2)]
-            for result in stores[n].append(batch, now_ms=1000 * i + n):
-                with lock:
-                    acked.append((result.message.seq, result.message.ts, result.message.client_id))
-                    dups.append(result.dup)
+        try:
+            for i in range(15):
+                batch = [message(p, alice.id, f"w{n}-{i}-{k}", recipient_id=bob.id)
+                         for k in range(2)]
+                for result in stores[n].append(batch, now_ms=1000 * i + n):
+                    with lock:
+                        acked.append(
+                            (result.message.seq, result.message.ts, result.message.client_id))
+                        dups.append(result.dup)
+        finally:
+            connection.close()  # this thread's own database connection
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
     for t in threads:
