@@ -4,7 +4,9 @@ store contract of tests/realtime/test_store.py, then what only this store must s
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 import threading
 
 import pytest
@@ -20,6 +22,7 @@ from tests.realtime.test_store import (  # noqa: F401  (run here on MongoDB)
     test_each_channel_counts_its_own_seqs_and_a_batch_keeps_its_order,
     test_ranges_are_ascending_and_before_gives_the_newest_below_it,
 )
+from tests.site.processes import manage
 from tests.support.django_api import _fast_password_hasher  # noqa: F401
 
 pytestmark = [pytest.mark.mongo, pytest.mark.django_db(transaction=True)]
@@ -156,3 +159,12 @@ def test_a_batch_cut_short_by_a_collision_keeps_what_it_stored_as_new(mongo_url)
     assert [(r.dup, r.message.seq, r.message.client_id) for r in results] == [
         (False, 1, "b0"), (False, 3, "b1"), (False, 4, "b2")]
     assert [m.client_id for m in store.range(p)] == ["b0", "other", "b1", "b2"]
+
+
+def test_the_mongodb_url_is_checked_at_start_up():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IM_", "DATABASE_URL"))}
+    env.update(IM_DATA_DIR=tempfile.mkdtemp(prefix="im-settings-"),
+               IM_MONGODB_URL="postgres://127.0.0.1/im")
+    result = manage(env, "check")
+    assert result.returncode != 0
+    assert "IM_MONGODB_URL takes a mongodb:// or mongodb+srv:// URL" in result.stderr
