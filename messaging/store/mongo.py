@@ -97,10 +97,9 @@ class MongoMessageStore:
                 results[index] = result
 
         # First every channel at once: one read of the marks, one ordered insert, one
-        # update of the marks. A channel that collides goes the careful way, one at a
-        # time.
-        # A retry is found by the unique (channel, sender, client id) index refusing
-        # its insert: that channel then goes the careful way, which looks it up.
+        # update of the marks. A channel whose insert is refused (a racing writer at
+        # its seq, or a retry: the unique (channel, sender, client id) index) goes
+        # again on its own, the careful way, which looks its client ids up.
         marks = self._marks(channels)
         planned = {
             channel: self._decide(channel, [batch[i] for i in by_channel[channel]],
@@ -108,7 +107,7 @@ class MongoMessageStore:
             for channel in channels
         }
         slow: list[str] = []
-        fresh = [m for channel in channels if channel in planned for m in planned[channel][1]]
+        fresh = [m for channel in channels for m in planned[channel][1]]
         stored = fresh[: self._insert(fresh)]
         ours.update((m.channel, m.sender_id, m.client_id) for m in stored)
         tops = {m.channel: m for m in stored}
