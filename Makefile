@@ -9,7 +9,7 @@ TCP_PORT ?= 9000
 # The PostgreSQL server the second test pass uses; each run makes its own databases on it.
 TEST_PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run test test-sqlite test-postgres lint fuzz bench bench-quick web-screenshot clean
+.PHONY: install run test test-sqlite test-postgres test-mongo lint fuzz bench bench-quick web-screenshot clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,7 @@ test: install
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+	$(MAKE) --no-print-directory test-mongo
 
 # The tests of the store and the embedded paths (marked `embedded`) on SQLite, the
 # embedded default; everything else runs once, in the PostgreSQL pass.
@@ -43,6 +44,13 @@ test-sqlite: install
 test-postgres: install
 	IM_DATA_DIR=$$(mktemp -d) DATABASE_URL=$(TEST_PG_URL) \
 		IM_TEST_DATABASE_NAME=im_test_$$$$ $(BIN)/pytest
+
+# The tests that exercise the message store (marked `mongo`) again on PostgreSQL with
+# every server's messages on a private MongoDB-protocol server (SecantusDB) the tests
+# start: send, sync, edit and recall, read marks, reports, two nodes and a SIGKILL.
+test-mongo: install
+	IM_DATA_DIR=$$(mktemp -d) DATABASE_URL=$(TEST_PG_URL) IM_TEST_MONGODB=1 \
+		IM_TEST_DATABASE_NAME=im_test_$$$$ $(BIN)/pytest -m mongo
 
 # schemathesis against a live server with many more examples than `make test` gives it
 # (FUZZ_EXAMPLES per operation, every check on; tests/schema/). FUZZ_SEED=N for another

@@ -158,14 +158,15 @@ def pg_available(base_url: str) -> str | None:
 class Deployment:
     """One configuration under test: a database (+ Redis) and the servers started on it."""
 
-    name: str  # "embedded" or "pg-redis"
-    store: str  # "sqlite" or "postgresql"
+    name: str  # "embedded", "pg-redis" or "pg-mongo-redis"
+    store: str  # "sqlite", "postgresql" or "postgresql+mongodb" (messages in MongoDB)
     layer: str  # "memory" or "redis"
     env: dict
     log_dir: Path
     data_dir: str
     pg: tuple[str, str] | None = None
     redis: RedisServer | None = None
+    mongo: processes.MongoServer | None = None
     servers: list[BenchServer] = field(default_factory=list)
 
     @classmethod
@@ -181,9 +182,9 @@ class Deployment:
             env[key.strip()] = value.strip()
         env["IM_DATA_DIR"] = data_dir
         env["PYTHONPATH"] = str(ROOT)
-        pg = redis = None
+        pg = redis = mongo = None
         try:
-            if name == "pg-redis":
+            if name in ("pg-redis", "pg-mongo-redis"):
                 base = pg_base_url()
                 pg = create_postgres_database(base, prefix="im_bench")
                 redis = RedisServer()
@@ -191,17 +192,23 @@ class Deployment:
                 env["IM_REDIS_URL"] = redis.url(0)
                 env["IM_REDIS_PREFIX"] = f"b{secrets.token_hex(3)}"
                 store, layer = "postgresql", "redis"
+                if name == "pg-mongo-redis":
+                    mongo = processes.MongoServer()
+                    env["IM_MONGODB_URL"] = mongo.url("im_bench")
+                    store = "postgresql+mongodb"
             elif name == "embedded":
                 store, layer = "sqlite", "memory"
             else:
                 raise ValueError(f"unknown deployment {name!r}")
             dep = cls(name=name, store=store, layer=layer, env=env, log_dir=log_dir,
-                      data_dir=data_dir, pg=pg, redis=redis)
+                      data_dir=data_dir, pg=pg, redis=redis, mongo=mongo)
             dep.manage(["migrate", "--noinput", "-v0"], timeout=300)
             return dep
         except BaseException:
             if redis is not None:
                 redis.stop()
+            if mongo is not None:
+                mongo.stop()
             if pg is not None:
                 drop_postgres_database(pg_base_url(), pg[1])
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -235,6 +242,8 @@ class Deployment:
             self.stop_server(server)
         if self.redis is not None:
             self.redis.stop()
+        if self.mongo is not None:
+            self.mongo.stop()
         if self.pg is not None:
             try:
                 drop_postgres_database(pg_base_url(), self.pg[1])

@@ -46,7 +46,7 @@ from bench.scrape import Scraper
 from bench.scrape import plot as plot_scrapes
 
 TRANSPORTS = ("tcp", "ws")
-STORES = ("embedded", "pg-redis")
+STORES = ("embedded", "pg-redis", "pg-mongo-redis")
 SCENARIO_ORDER = ("raw_relay", "p2p_throughput", "p2p_latency", "group_fanout", "catch_up",
                   "connect_storm", "idle_connections")
 
@@ -388,7 +388,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="small counts, embedded + one PostgreSQL case: under two minutes")
     parser.add_argument("--out", help="the JSON document (default bench/results/MODE.json)")
     parser.add_argument("--stores", default=",".join(STORES),
-                        help="deployments: embedded, pg-redis (comma-separated)")
+                        help="deployments: embedded, pg-redis, pg-mongo-redis (comma-separated)")
     parser.add_argument("--transports", default=",".join(TRANSPORTS), help="tcp, ws")
     parser.add_argument("--scenarios", default=",".join(SCENARIO_ORDER),
                         help="comma-separated subset of " + ", ".join(SCENARIO_ORDER))
@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_relay(runner, params, transports)
             for store in stores:
                 only = None
-                if store == "pg-redis":
+                if store in ("pg-redis", "pg-mongo-redis"):
                     why = pg_available(pg_base_url())
                     if why:
                         skipped[store] = why

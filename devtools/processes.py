@@ -129,6 +129,52 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class MongoServer:
+    """A private MongoDB-protocol server on a free port: SecantusDB (MongoDB's wire
+    protocol over WiredTiger), its data in a folder of its own that outlives a
+    restart of the process. Clients connect with retryWrites=false."""
+
+    def __init__(self, *, data_dir: str | None = None) -> None:
+        self.dir = data_dir or tempfile.mkdtemp(prefix="im-mongo-")
+        self.port = free_port()
+        self.start()
+
+    def start(self) -> None:
+        binary = shutil.which("secantusd-py") or str(Path(PYTHON).with_name("secantusd-py"))
+        self.proc = subprocess.Popen(
+            [binary, "--host", "127.0.0.1", "--port", str(self.port),
+             "--storage-path", os.path.join(self.dir, "data"), "--log-level", "WARNING"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir,
+        )
+        import pymongo  # optional: only the MongoDB runs need the driver
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                client = pymongo.MongoClient(self.url(), serverSelectionTimeoutMS=200)
+                client.admin.command("ping")
+                client.close()
+                return
+            except pymongo.errors.PyMongoError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("the MongoDB-protocol server did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def url(self, database: str = "im") -> str:
+        return f"mongodb://127.0.0.1:{self.port}/{database}?retryWrites=false"
+
+    def stop(self, timeout: float = 10, *, keep_data: bool = False) -> None:
+        stop_process(self.proc, timeout=timeout)
+        if not keep_data:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def create_postgres_database(base_url: str, prefix: str = "im_test") -> tuple[str, str]:
     """A fresh database on the same server; returns (url, name)."""
     import psycopg  # optional: SQLite runs never need it

@@ -501,6 +501,12 @@ IM_MAX_TEXT_CHARS = _env_int("IM_MAX_TEXT_CHARS", 4000, minimum=1)
 IM_AUTH_TIMEOUT_S = _env_int("IM_AUTH_TIMEOUT_S", 5, minimum=1)
 IM_HEARTBEAT_S = _env_int("IM_HEARTBEAT_S", 30, minimum=1)
 IM_HOT_WINDOW = _env_int("IM_HOT_WINDOW", 1000, minimum=0)
+# Where messages are stored: empty for the SQL database, else a mongodb:// URL (its
+# path names the database, default "im"); see docs/architecture.md.
+IM_MONGODB_URL = _env("IM_MONGODB_URL")
+if IM_MONGODB_URL and not IM_MONGODB_URL.startswith(("mongodb://", "mongodb+srv://")):
+    raise ImproperlyConfigured(
+        f"IM_MONGODB_URL takes a mongodb:// or mongodb+srv:// URL, got {IM_MONGODB_URL!r}")
 # How long after sending its sender may edit a text, and recall a message
 # (docs/protocol.md, Conversation state); a moderator's redaction has no window.
 IM_EDIT_WINDOW_S = _env_int("IM_EDIT_WINDOW_S", 86400, minimum=0)

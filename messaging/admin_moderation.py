@@ -20,6 +20,7 @@ from messaging.services.moderation import (
     message_redact,
     report_close,
 )
+from messaging.store import get_store
 
 
 class ReasonForm(ActionForm):
@@ -131,8 +132,8 @@ class ReportAdmin(admin.ModelAdmin):
     def ban_sender(self, request, queryset):
         users = get_user_model().objects
         for report in queryset.filter(state=Report.OPEN):
-            sender_id = Message.objects.filter(
-                channel=report.channel, seq=report.seq).values_list("sender_id", flat=True).first()
+            found = get_store().find([(report.channel, report.seq)])
+            sender_id = found[report.channel, report.seq].sender_id if found else None
             sender = users.filter(pk=sender_id, is_active=True).first()
             if sender is not None:
                 user_deactivate(user=sender)

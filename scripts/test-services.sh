@@ -2,6 +2,8 @@
 # Make sure the services the tests need are there: a PostgreSQL server to create
 # databases on, the redis-server program (tests start private instances of it), and
 # Chromium for the web client's browser tests (Playwright drives the system's browser).
+# The MongoDB pass needs no service here: its tests start a private SecantusDB
+# (requirements-dev.txt) on a free port.
 set -euo pipefail
 
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then

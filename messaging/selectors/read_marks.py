@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.models import Count, F, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
-
-from messaging.models import Message, ReadPosition
+from messaging.models import ReadPosition
+from messaging.store import get_store
 
 
 def read_positions(*, user_id: int, channels: Sequence[str]) -> dict[str, int]:
@@ -25,24 +23,15 @@ def revisions_after_read(*, user_id: int, channels: Sequence[str]) -> dict[str, 
     """How many edits and recalls each channel holds after the user's read position."""
     if not channels:
         return {}
-    position = ReadPosition.objects.filter(user_id=user_id, channel=OuterRef("channel"))
-    rows = (
-        Message.objects.filter(target__isnull=False, channel__in=channels)
-        .annotate(read=Coalesce(Subquery(position.values("seq")[:1]), Value(0)))
-        .filter(seq__gt=F("read"))
-        .order_by()
-        .values("channel")
-        .annotate(n=Count("pk"))
-        .values_list("channel", "n")
-    )
-    return dict(rows)
+    read = read_positions(user_id=user_id, channels=channels)
+    return get_store().revisions_after({c: read.get(c, 0) for c in channels})
 
 
 def unread_state(*, user_id: int, last_seqs: dict[str, int]) -> dict[str, tuple[int, int]]:
     """{channel: (read_seq, unread)} for the given channels and their last seqs."""
     channels = list(last_seqs)
     read = read_positions(user_id=user_id, channels=channels)
-    revised = revisions_after_read(user_id=user_id, channels=channels)
+    revised = get_store().revisions_after({c: read.get(c, 0) for c in channels}) if channels else {}
     answer = {}
     for channel, last_seq in last_seqs.items():
         seq = min(read.get(channel, 0), last_seq)

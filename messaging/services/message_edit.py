@@ -14,13 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Q
 
 from improto.channels import parse_channel
 from improto.conversation import EDIT, RECALL, REVISION_TYPES
 from improto.errors import FORBIDDEN, NOT_FOUND
-from messaging.models import Message
 from messaging.store import AppendResult, get_store
 
 
@@ -48,21 +45,14 @@ class Revision:
 
 
 def revision_targets(revisions: Sequence[Revision]) -> dict[tuple[str, int], _Target]:
-    """The targets' rows, locked to commit (in channel and seq order)."""
+    """The targets, locked to commit where the store can (in channel and seq order)."""
     if not revisions:
         return {}
-    keys = sorted({(r.channel, r.target) for r in revisions})
-    match = Q()
-    for channel, seq in keys:
-        match |= Q(channel=channel, seq=seq)
-    query = Message.objects.filter(match).order_by("channel", "seq")
-    if connection.features.has_select_for_update:
-        query = query.select_for_update(no_key=True)
+    found = get_store().find(sorted({(r.channel, r.target) for r in revisions}), lock=True)
     return {
-        (channel, seq): _Target(kind, sender, ts, to, group, recalled is not None)
-        for channel, seq, kind, sender, ts, to, group, recalled in query.values_list(
-            "channel", "seq", "type", "sender_id", "ts", "recipient_id", "group_id", "recalled"
-        )
+        key: _Target(m.type, m.sender_id, m.ts, m.recipient_id, m.group_id,
+                     m.recalled is not None)
+        for key, m in found.items()
     }
 
 
@@ -70,10 +60,7 @@ def stored_client_ids(revisions: Sequence[Revision]) -> set[tuple[str, int, str]
     """Revisions already stored (a retry): they are acked again, not checked again."""
     if not revisions:
         return set()
-    rows = Message.objects.filter(
-        channel__in={r.channel for r in revisions}, client_id__in={r.client_id for r in revisions}
-    ).values_list("channel", "sender_id", "client_id")
-    return set(rows)
+    return get_store().stored_keys([(r.channel, r.sender_id, r.client_id) for r in revisions])
 
 
 def revision_refusal(

@@ -17,6 +17,7 @@ from improto.errors import NOT_FOUND
 from messaging.models import AuditEntry, Message, Report
 from messaging.services.message_send import SendRequest, messages_send
 from messaging.signals import messages_to_push
+from messaging.store import get_store
 
 REDACT = "redact"
 DISMISS = "dismiss report"
@@ -59,7 +60,7 @@ def message_redact(*, moderator_id: int, channel: str, seq: int, reason: str) ->
 
 def report_create(*, reporter_id: int, channel: str, seq: int, reason: str) -> Report:
     """File a report (once per reporter and message); the caller checked membership."""
-    if not Message.objects.filter(channel=channel, seq=seq).exists():
+    if not get_store().find([(channel, seq)]):
         raise ModerationRefused(NOT_FOUND, f"no such message: {channel}#{seq}")
     report, _ = Report.objects.get_or_create(
         reporter_id=reporter_id, channel=channel, seq=seq, defaults={"reason": reason}

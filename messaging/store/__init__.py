@@ -15,7 +15,13 @@ def get_store() -> MessageStore:
 
     from messaging.store.orm import OrmMessageStore
 
-    store: MessageStore = OrmMessageStore()
+    store: MessageStore
+    if settings.IM_MONGODB_URL:
+        from messaging.store.mongo import MongoMessageStore
+
+        store = MongoMessageStore(settings.IM_MONGODB_URL)
+    else:
+        store = OrmMessageStore()
     if settings.IM_REDIS_URL and settings.IM_HOT_WINDOW > 0:
         from messaging.store.hot import HotWindowStore
 

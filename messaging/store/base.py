@@ -86,3 +86,14 @@ class MessageStore(Protocol):
 
     def channels_of_user(self, user_id: int) -> list[tuple[str, int]]:
         """(channel, last_seq) for every channel the user belongs to."""
+
+    def find(self, keys: Sequence[tuple[str, int]], *, lock: bool = False
+             ) -> dict[tuple[str, int], StoredMessage]:
+        """The stored messages at these (channel, seq) keys; with `lock`, held against
+        other revisions to the end of the caller's transaction where the store can."""
+
+    def stored_keys(self, keys: Sequence[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+        """Which of these (channel, sender, client id) are already stored."""
+
+    def revisions_after(self, positions: dict[str, int]) -> dict[str, int]:
+        """{channel: how many edits and recalls it holds after the given seq}."""

@@ -97,6 +97,16 @@ class HotWindowStore:
     def channels_of_user(self, user_id: int) -> list[tuple[str, int]]:
         return self.inner.channels_of_user(user_id)
 
+    def find(self, keys: Sequence[tuple[str, int]], *, lock: bool = False
+             ) -> dict[tuple[str, int], StoredMessage]:
+        return self.inner.find(keys, lock=lock)
+
+    def stored_keys(self, keys: Sequence[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+        return self.inner.stored_keys(keys)
+
+    def revisions_after(self, positions: dict[str, int]) -> dict[str, int]:
+        return self.inner.revisions_after(positions)
+
 
 _ORDER = ("channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id",
           "group_id", "target", "edited", "recalled")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, Case, Count, F, Q, Value, When
 
 from improto.channels import parse_channel
 from messaging.models import ChannelState, Membership, Message
@@ -17,7 +17,7 @@ _FIELDS = (
 )
 
 
-def _stored(row: Message) -> StoredMessage:
+def stored_message(row: Message) -> StoredMessage:
     return StoredMessage(**{f: getattr(row, f) for f in _FIELDS})
 
 
@@ -54,7 +54,7 @@ class OrmMessageStore:
                     target=m.target,
                 )
                 new_rows.append(row)
-                stored = _stored(row)
+                stored = stored_message(row)
                 existing[key] = stored
                 results.append(AppendResult(stored, dup=False))
             if new_rows:
@@ -95,7 +95,7 @@ class OrmMessageStore:
         for row in rows:
             key = (row.channel, row.sender_id, row.client_id)
             if key in wanted:
-                found[key] = _stored(row)
+                found[key] = stored_message(row)
         return found
 
     def range(
@@ -106,10 +106,10 @@ class OrmMessageStore:
             query = query.filter(seq__lt=before)
         if after or before is None:
             rows = query.filter(seq__gt=after).order_by("seq")[:limit]
-            return [_stored(r) for r in rows]
+            return [stored_message(r) for r in rows]
         rows = list(query.order_by("-seq")[:limit])
         rows.reverse()
-        return [_stored(r) for r in rows]
+        return [stored_message(r) for r in rows]
 
     def revise(self, channel: str, seq: int, *, body: dict, edited: int | None = None,
                recalled: int | None = None) -> None:
@@ -132,3 +132,39 @@ class OrmMessageStore:
             Q(user_a=user_id) | Q(user_b=user_id) | Q(group_id__in=group_ids)
         ).values_list("channel", "last_seq")
         return sorted(rows)
+
+    def find(self, keys: Sequence[tuple[str, int]], *, lock: bool = False
+             ) -> dict[tuple[str, int], StoredMessage]:
+        if not keys:
+            return {}
+        match = Q()
+        for channel, seq in sorted(set(keys)):
+            match |= Q(channel=channel, seq=seq)
+        query = Message.objects.filter(match).order_by("channel", "seq")
+        if lock and connection.features.has_select_for_update:
+            query = query.select_for_update(no_key=True)
+        return {(row.channel, row.seq): stored_message(row) for row in query}
+
+    def stored_keys(self, keys: Sequence[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+        if not keys:
+            return set()
+        rows = Message.objects.filter(
+            channel__in={k[0] for k in keys}, client_id__in={k[2] for k in keys}
+        ).values_list("channel", "sender_id", "client_id")
+        return set(rows) & set(keys)
+
+    def revisions_after(self, positions: dict[str, int]) -> dict[str, int]:
+        if not positions:
+            return {}
+        read = Case(*[When(channel=c, then=Value(seq)) for c, seq in positions.items()],
+                    default=Value(0), output_field=BigIntegerField())
+        rows = (
+            Message.objects.filter(target__isnull=False, channel__in=list(positions))
+            .annotate(read=read)
+            .filter(seq__gt=F("read"))
+            .order_by()
+            .values("channel")
+            .annotate(n=Count("pk"))
+            .values_list("channel", "n")
+        )
+        return dict(rows)

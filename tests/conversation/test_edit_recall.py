@@ -8,6 +8,8 @@ import pytest
 
 from tests.support.clients import ahttp, connect, make_user
 
+pytestmark = pytest.mark.mongo
+
 TRANSPORTS = ["tcp", "ws"]
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from tests.support.clients import ahttp, connect, login_again, make_user
 
+pytestmark = pytest.mark.mongo
+
 TRANSPORTS = ["tcp", "ws"]
 
 

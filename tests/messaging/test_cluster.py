@@ -8,6 +8,8 @@ import pytest
 
 from tests.support.clients import Closed, ahttp, connect, login_again, make_user
 
+pytestmark = pytest.mark.mongo
+
 
 @pytest.fixture(scope="module")
 def nodes(cluster):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.clients import ahttp, connect, login_again, make_user
 
-pytestmark = pytest.mark.embedded
+pytestmark = [pytest.mark.embedded, pytest.mark.mongo]
 
 TRANSPORTS = ["tcp", "ws", "ws-msgpack"]
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.clients import ahttp, connect, make_user
 
-pytestmark = pytest.mark.embedded
+pytestmark = [pytest.mark.embedded, pytest.mark.mongo]
 
 
 async def send_many(client, count, **target):

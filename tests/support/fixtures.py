@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tests.support.servers import Deployment, RedisServer
+from tests.support.servers import MONGODB_BASE_ENV, Deployment, MongoServer, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -12,6 +14,27 @@ def redis_server():
     server = RedisServer()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server():
+    """A private MongoDB-protocol server (SecantusDB) for the whole run."""
+    server = MongoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mongo_pass(request):
+    """With IM_TEST_MONGODB=1 (the MongoDB pass of `make test`), every deployment the
+    tests create stores its messages in a database of its own on a private server."""
+    if os.environ.get("IM_TEST_MONGODB") != "1":
+        yield
+        return
+    server = request.getfixturevalue("mongo_server")
+    os.environ[MONGODB_BASE_ENV] = server.url("")
+    yield
+    os.environ.pop(MONGODB_BASE_ENV, None)
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])

@@ -18,6 +18,7 @@ from pathlib import Path
 from devtools.processes import (
     PYTHON,
     ROOT,
+    MongoServer,
     RedisServer,
     create_postgres_database,
     drop_postgres_database,
@@ -27,8 +28,13 @@ from devtools.processes import (
 )
 
 __all__ = [
-    "PYTHON", "ROOT", "Deployment", "ImServer", "RedisServer", "free_port", "postgres_base_url",
+    "MONGODB_BASE_ENV", "PYTHON", "ROOT", "Deployment", "ImServer", "MongoServer", "RedisServer",
+    "free_port", "postgres_base_url",
 ]
+
+# Set by the MongoDB pass's fixture: the server's URL without a database; each
+# deployment gets a database of its own on it.
+MONGODB_BASE_ENV = "IM_TEST_MONGODB_BASE_URL"
 
 
 def postgres_base_url() -> str | None:
@@ -63,6 +69,10 @@ class Deployment:
             "IM_LOGIN_RATE_IP": "100000/min",
             "PYTHONUNBUFFERED": "1",
         })
+        mongo_base = os.environ.get(MONGODB_BASE_ENV)
+        if mongo_base:
+            env["IM_MONGODB_URL"] = mongo_base.replace(
+                "/?", f"/im_{secrets.token_hex(6)}?", 1)
         pg = None
         base = postgres_base_url()
         if base:
