@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import close_old_connections, connection
+from realtime.db import with_kept_connection
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 def run_with_connection(fn: Callable[..., T], *args) -> T:
-    close_old_connections()
-    try:
-        return fn(*args)
-    finally:
-        if connection.errors_occurred and not connection.is_usable():
-            connection.close()
+    """Call fn on this thread, which keeps its database connection for the next call
+    (opening one per batch cost the message path a tenth of a core), dropping it only
+    when it broke."""
+    return with_kept_connection(fn, *args)
