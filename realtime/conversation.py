@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+from accounts.blocking import blocked_pairs
+from improto.channels import parse_channel
 from improto.conversation import ReadMark, Revise, Typing, typing_event
 from improto.errors import FORBIDDEN, ProtocolError
 from messaging.selectors.channels import ChannelForbidden, channel_members
@@ -62,6 +64,14 @@ async def _typing(session, command: Typing) -> None:
     except ChannelForbidden as exc:
         raise ProtocolError(FORBIDDEN, str(exc), command.id) from None
     others = members - {session.user_id}
+    if others and parse_channel(command.channel).kind == "p":
+        # Between two people a block in either direction silences typing, as it hides
+        # presence (docs/protocol.md, Account control); groups carry it as they carry
+        # messages.
+        (peer,) = others
+        pairs = {(session.user_id, peer), (peer, session.user_id)}
+        if await run_read(blocked_pairs, pairs):
+            return
     if others:
         host.forward(typing_event(channel=command.channel, user=session.user_id), others,
                      origin=session.conn_id)

@@ -249,13 +249,26 @@ def _read_batch(
             valid.append((index, request))
             marks.append((request.user_id, request.channel, request.seq))
     moved = read_positions_advance(marks, report=bool(valid))
+    peers = {}
+    for _, request in valid:
+        parsed = parse_channel(request.channel)
+        if parsed.kind == "p":
+            peers[request.user_id, request.channel] = (
+                parsed.b if request.user_id == parsed.a else parsed.a)
+    # A receipt is not told across a block, in either direction (one query).
+    blocked = blocked_pairs({pair for (reader, _), peer in peers.items()
+                             for pair in ((reader, peer), (peer, reader))})
     told: set[tuple[int, str]] = set()
     for index, request in reversed(valid):  # the last read that reached a position tells it
         key = (request.user_id, request.channel)
         event = None
         if key not in told and request.seq > 0 and moved.get(key) == request.seq:
             told.add(key)
-            event = read_moved(user_id=request.user_id, channel=request.channel, seq=request.seq)
+            peer = peers.get(key)
+            hidden = peer is not None and bool(
+                {(request.user_id, peer), (peer, request.user_id)} & blocked)
+            event = read_moved(user_id=request.user_id, channel=request.channel,
+                               seq=request.seq, tell_peer=not hidden)
         outcomes[index] = SendOutcome(read=True, read_moved=event)
 
 

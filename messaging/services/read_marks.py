@@ -110,11 +110,12 @@ def read_positions_advance(marks: Iterable[tuple[int, str, int]], *, report: boo
         return {(user_id, channel): seq for user_id, channel, seq in cursor.fetchall()}
 
 
-def read_moved(*, user_id: int, channel: str, seq: int) -> ReadMoved:
+def read_moved(*, user_id: int, channel: str, seq: int, tell_peer: bool = True) -> ReadMoved:
     """Who hears of a moved position: the user's connections and, in a private
-    channel, the peer's; other group members are not told."""
+    channel, the peer's (unless `tell_peer` is False: a block between them hides it,
+    as it hides presence); other group members are not told."""
     parsed = parse_channel(channel)
     recipients = {user_id}
-    if parsed.kind == "p":
+    if parsed.kind == "p" and tell_peer:
         recipients.update((parsed.a, parsed.b))
     return ReadMoved(read_event(channel=channel, user=user_id, seq=seq), frozenset(recipients))

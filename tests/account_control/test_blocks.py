@@ -130,6 +130,46 @@ async def test_the_blocker_is_left_out_of_the_blocked_users_presence(nodes):
     await bob_conn.close()
 
 
+async def test_typing_and_read_receipts_do_not_cross_a_block(nodes):
+    """Across a block, in either direction, typing and read receipts of the private
+    channel are not told; the shared group still carries typing."""
+    a, b = nodes
+    alice, bob = await make_user(a.base_url), await make_user(b.base_url)
+    status, group = await ahttp(a.base_url, "POST", "/api/groups/",
+                                {"name": "both", "members": [bob.id]}, token=alice.token)
+    assert status == 201, group
+    alice_conn, bob_conn = await connect(a, "tcp"), await connect(b, "ws")
+    await alice_conn.auth(alice.token)
+    await bob_conn.auth(bob.token)
+    await bob_conn.send_text(to=alice.id, text="hello", client_id="h1")
+    private = (await bob_conn.expect("ack"))["channel"]
+    assert (await alice_conn.expect("text"))["seq"] == 1
+    assert (await block(a, alice, bob.id))[0] == 201
+    group_channel = f"g:{group['id']}"
+
+    # Bob types to Alice, then in the group: she hears only the group's.
+    await bob_conn.send({"type": "typing", "channel": private})
+    await bob_conn.send({"type": "typing", "channel": group_channel})
+    assert await alice_conn.expect("typing") == {
+        "type": "typing", "channel": group_channel, "user": bob.id}
+    # Alice types to Bob, then in the group: he hears only the group's.
+    await alice_conn.send({"type": "typing", "channel": private})
+    await alice_conn.send({"type": "typing", "channel": group_channel})
+    assert await bob_conn.expect("typing") == {
+        "type": "typing", "channel": group_channel, "user": alice.id}
+
+    # Alice reads Bob's message: acked, but Bob is not told; the group message she
+    # sends next is the next thing he gets.
+    await alice_conn.send({"type": "read", "id": "r1", "channel": private, "seq": 1})
+    assert await alice_conn.expect("ack") == {"type": "ack", "id": "r1"}
+    await alice_conn.send_text(group=group["id"], text="after reading", client_id="g1")
+    pushed = await bob_conn.expect("text")
+    assert pushed["body"] == {"text": "after reading"}
+    status, channels = await ahttp(a.base_url, "GET", "/api/channels/", token=alice.token)
+    assert status == 200
+    assert {c["channel"]: c["read_seq"] for c in channels}[private] == 1
+
+
 async def test_block_endpoints_answer_every_mistake_with_json(nodes):
     a, _ = nodes
     alice, bob, carol = [await make_user(a.base_url) for _ in range(3)]
