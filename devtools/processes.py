@@ -86,6 +86,29 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
     return proc.returncode
 
 
+def start_redis(port: int, data_dir: str, extra: list[str] = (), *,
+                preexec_fn=None) -> subprocess.Popen:
+    """redis-server on 127.0.0.1:`port` without persistence, once it answers PING."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", data_dir, *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=preexec_fn,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    proc.wait(10)
+    raise RuntimeError("redis-server did not start")
+
+
 class RedisServer:
     """A private redis-server on a free port (no persistence), so runs never see each
     other's keys."""
@@ -93,24 +116,8 @@ class RedisServer:
     def __init__(self, *, maxclients: int | None = None, preexec_fn=None) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="im-redis-")
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--dir", self.dir]
-        if maxclients is not None:
-            command += ["--maxclients", str(maxclients)]
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, preexec_fn=preexec_fn)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("redis-server did not start")
+        extra = ["--maxclients", str(maxclients)] if maxclients is not None else []
+        self.proc = start_redis(self.port, self.dir, extra, preexec_fn=preexec_fn)
 
     @property
     def pid(self) -> int:
