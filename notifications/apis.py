@@ -18,7 +18,12 @@ from notifications.serializers import (
     DeviceIn,
     DeviceOut,
 )
-from notifications.services.devices import channel_mute_set, device_register, device_remove
+from notifications.services.devices import (
+    TooManyDevices,
+    channel_mute_set,
+    device_register,
+    device_remove,
+)
 from notifications.targets import TargetRefused
 
 FIELD_ERRORS = OpenApiResponse(description="Field errors: {field: [messages]}.")
@@ -48,6 +53,8 @@ class DeviceListApi(APIView):
                 "secret": None, **data.validated_data})
         except TargetRefused as exc:
             raise ValidationError({"target": [str(exc)]}) from None
+        except TooManyDevices as exc:
+            raise ValidationError({"device": [str(exc)]}) from None
         body = _out(device)
         if generated is not None:
             body["secret"] = generated

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import transaction
 
 from messaging.selectors.channels import channel_check_access
 from notifications.models import PENDING, ChannelSetting, Device, Notification, State
 from notifications.targets import target_check
+
+
+class TooManyDevices(Exception):
+    pass
 
 
 def device_register(
@@ -23,6 +28,12 @@ def device_register(
     if secret is None:
         secret = generated = secrets.token_urlsafe(32)
     with transaction.atomic():
+        # Every registration multiplies each message into a notification: bounded.
+        mine = Device.objects.select_for_update().filter(user_id=user_id)
+        names = set(mine.values_list("device", flat=True))
+        if device not in names and len(names) >= settings.IM_PUSH_MAX_DEVICES:
+            raise TooManyDevices(
+                f"at most {settings.IM_PUSH_MAX_DEVICES} registrations; remove one first")
         registration, _ = Device.objects.update_or_create(
             user_id=user_id, device=device,
             defaults={"kind": kind, "target": target, "secret": secret, "enabled": True},

@@ -76,3 +76,24 @@ async def test_mute_needs_membership(plain):
     assert (status, body) == (200, {"channel": channel, "muted": False})
     status, _ = await ahttp(plain.base_url, "GET", "/api/devices/")
     assert status == 401
+
+
+async def test_registrations_per_user_are_bounded(deployment_factory_module):
+    server = deployment_factory_module(IM_PUSH_MAX_DEVICES=2).start_server()
+    bob = await make_user(server.base_url)
+
+    async def register(device: str) -> tuple[int, object]:
+        return await ahttp(server.base_url, "POST", "/api/devices/",
+                           {"device": device, "kind": "fcm", "target": f"tok-{device}"},
+                           token=bob.token)
+
+    assert (await register("one"))[0] == 201
+    made = await register("two")
+    assert made[0] == 201
+    status, body = await register("three")
+    assert status == 400 and "device" in body, body
+    assert (await register("two"))[0] == 201  # replacing one is not one more
+    status, _ = await ahttp(server.base_url, "DELETE", f"/api/devices/{made[1]['id']}/",
+                            token=bob.token)
+    assert status == 204
+    assert (await register("three"))[0] == 201
