@@ -48,6 +48,7 @@ class ClusterMember:
         self._on_drain_requested = on_drain_requested
         self._last_seen: dict[str, float] = {}  # node id -> monotonic time seen alive
         self._loss_seen_at: float | None = None
+        self._suspect_until = 0.0  # after seeing another node's new marker
         self._marker: str | None = None  # the marker's value this node last saw
         self._task: asyncio.Task | None = None
 
@@ -74,7 +75,7 @@ class ClusterMember:
     def routing_suspect(self) -> bool:
         """Redis lost its data lately: nodes may not have written their connections
         back yet, so deliver to every node."""
-        return self._loss_seen_at is not None
+        return self._loss_seen_at is not None or time.monotonic() < self._suspect_until
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -82,7 +83,7 @@ class ClusterMember:
         """Register, enter the ring, and start the heartbeat."""
         self.ws, self.tcp = ws, tcp
         await self.registry.clear_drain(self.node_id)
-        await self._beat()
+        await self._beat(joining=True)
         await self._join_ring()
         await self._read_ring()
         self._task = asyncio.create_task(self._run(), name="im-cluster")
@@ -140,7 +141,7 @@ class ClusterMember:
                 log.warning("cluster heartbeat failed; keeping ring %d", self.ring.version,
                             exc_info=True)
 
-    async def _beat(self) -> None:
+    async def _beat(self, *, joining: bool = False) -> None:
         info = NodeInfo(
             node=self.node_id, channel=self.channel, ws=self.ws, tcp=self.tcp, state=self.state,
             connections=self._connection_count(), since=self.since,
@@ -148,7 +149,12 @@ class ClusterMember:
         )
         beat = await self.registry.beat(info)
         now = time.monotonic()
-        if beat.marker is None:
+        if beat.marker is None and joining:
+            # A fresh Redis, or one that lost its data: this node has no connections to
+            # write back, and a node that has sees the new marker on its next heartbeat
+            # and writes back then.
+            self._marker = await self.registry.restore_marker()
+        elif beat.marker is None:
             if self._loss_seen_at is None:
                 self._loss_seen_at = now
                 log.warning("Redis lost the cluster's data; writing this node's connections "
@@ -160,7 +166,9 @@ class ClusterMember:
                 self._loss_seen_at = None
         else:
             if self._marker is not None and beat.marker != self._marker:
-                # Set again after a loss this node did not see: write back now.
+                # Set again after a loss this node did not see: write back now, and
+                # until every node has had a heartbeat to do the same, deliver to all.
+                self._suspect_until = now + 1.5 * self.config.node_heartbeat_s
                 await self._on_data_lost()
             self._marker = beat.marker
             self._loss_seen_at = None

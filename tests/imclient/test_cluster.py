@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from imclient import Client
+from tests.cluster.traffic import placement
 from tests.imclient.conftest import take, until
 from tests.support.clients import make_user
 from tests.support.proxy import FaultProxy
@@ -16,9 +17,12 @@ pytestmark = [pytest.mark.server, pytest.mark.timeout(120)]
 
 async def test_a_node_shutdown_moves_the_client_to_the_node_the_gateway_names(make_deployment):
     dep = make_deployment(redis=True)
-    first, second = dep.start_server(), dep.start_server()
-    alice = await make_user(first.base_url)
-    bob = await make_user(first.base_url)
+    nodes = dep.start_server(), dep.start_server()
+    alice = await make_user(nodes[0].base_url)
+    bob = await make_user(nodes[0].base_url)
+    # The ring places alice; "first" is her node, whichever that is.
+    home = (await placement(nodes[0], [alice]))[alice.id]
+    first, second = sorted(nodes, key=lambda n: n.tcp_address != home)
     async with FaultProxy(first.http_address) as balancer:
         statuses = []
         a = Client(f"http://{balancer.address}", token=alice.token, backoff_initial=0.05,
