@@ -37,6 +37,22 @@ def session_touch(*, token) -> None:
         TokenSession.objects.filter(pk=session.pk).update(last_used=now)
 
 
+def sessions_touch(*, tokens) -> None:
+    """`session_touch` for many tokens (their sessions select_related): one write for
+    all the sessions whose last note is older than TOUCH_EVERY."""
+    now = timezone.now()
+    stale = []
+    for token in tokens:
+        try:
+            session = token.session
+        except ObjectDoesNotExist:
+            continue
+        if session.last_used is None or now - session.last_used >= TOUCH_EVERY:
+            stale.append(session.pk)
+    if stale:
+        TokenSession.objects.filter(pk__in=stale).update(last_used=now)
+
+
 def sessions_of(*, user: User) -> QuerySet[TokenSession]:
     """The user's tokens that still work, newest first. Tokens that have no session row
     yet (made before sessions were recorded) get one here, so each has an id."""

@@ -15,7 +15,7 @@ from knox.models import AuthToken
 from knox.settings import CONSTANTS, knox_settings
 from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.session_records import session_touch
+from accounts.session_records import session_touch, sessions_touch
 from improto.vocabulary import EXPIRED, KICKED, LOGOUT
 
 
@@ -72,26 +72,46 @@ def authenticate_token(raw: str) -> TokenIdentity | None:
     the user's other tokens on the way (REST requests do that). Synchronous (it
     queries the database): async callers run it on a thread.
     """
-    if not isinstance(raw, str) or not raw or len(raw) > 256 or not raw.isascii():
-        return None
-    try:
-        digest = hash_token(raw)
-    except (TypeError, ValueError, binascii.Error):
-        return None
+    return authenticate_tokens([raw])[0]
+
+
+def authenticate_tokens(raws: list[str]) -> list[TokenIdentity | None]:
+    """`authenticate_token` for many tokens at once, one answer per token in order:
+    one query for all of them, and one write for the sessions whose use is noted
+    (a connect storm's authentications share the query instead of one each)."""
+    digests: list[str | None] = []
+    for raw in raws:
+        digest = None
+        if isinstance(raw, str) and raw and len(raw) <= 256 and raw.isascii():
+            try:
+                digest = hash_token(raw)
+            except (TypeError, ValueError, binascii.Error):
+                pass
+        digests.append(digest)
+    keys = {raw[: CONSTANTS.TOKEN_KEY_LENGTH] for raw, d in zip(raws, digests, strict=True) if d}
+    if not keys:
+        return [None] * len(raws)
     now = timezone.now()
-    candidates = AuthToken.objects.filter(
-        token_key=raw[: CONSTANTS.TOKEN_KEY_LENGTH]
-    ).select_related("user", "session")
-    for token in candidates:
-        if token.expiry is not None and token.expiry < now:
-            continue
-        if compare_digest(digest, token.digest) and token.user.is_active:
-            session_touch(token=token)
-            return TokenIdentity(
-                user_id=token.user_id, username=token.user.username, token_key=token.token_key,
-                expiry_ms=_ms(token.expiry),
-            )
-    return None
+    candidates: dict[str, list[AuthToken]] = {}
+    for token in AuthToken.objects.filter(token_key__in=keys).select_related("user", "session"):
+        candidates.setdefault(token.token_key, []).append(token)
+    answers: list[TokenIdentity | None] = []
+    touched = []
+    for raw, digest in zip(raws, digests, strict=True):
+        found = None
+        for token in candidates.get(raw[: CONSTANTS.TOKEN_KEY_LENGTH], ()) if digest else ():
+            if token.expiry is not None and token.expiry < now:
+                continue
+            if compare_digest(digest, token.digest) and token.user.is_active:
+                touched.append(token)
+                found = TokenIdentity(
+                    user_id=token.user_id, username=token.user.username,
+                    token_key=token.token_key, expiry_ms=_ms(token.expiry),
+                )
+                break
+        answers.append(found)
+    sessions_touch(tokens=touched)
+    return answers
 
 
 def _ms(moment) -> int | None:

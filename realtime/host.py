@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
+from accounts.tokens import TokenIdentity
 from messaging.services.message_send import Request, SendOutcome
 from realtime.locator import ConnRecord
 from realtime.ratelimit import Budget
@@ -58,6 +59,9 @@ class SessionHost(Protocol):
 
     def admit_auth(self) -> int:
         """0 if an authentication may proceed now, else how many ms to wait."""
+
+    async def authenticate(self, token: str) -> TokenIdentity | None:
+        """Who the token belongs to; None if it is unknown, expired or revoked."""
 
     async def close_connections(self, records: list[ConnRecord], reason: str) -> None:
         """Tell these connections `offline`/reason, wherever they are, and close them."""

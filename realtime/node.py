@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from accounts.tokens import tokens_state
+from accounts.tokens import TokenIdentity, tokens_state
 from improto import vocabulary as words
 from improto.conversation import TYPING_THROTTLE_S
 from imsite import metrics
@@ -33,6 +33,7 @@ from realtime.locator import ConnRecord, Locator
 from realtime.outgoing import SharedFrame
 from realtime.ratelimit import Budget, TokenBucket
 from realtime.session import Session
+from realtime.token_checks import TokenChecks
 from realtime.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Node:
         self.by_user: dict[int, set[Session]] = defaultdict(set)
         self._user_budgets: dict[int, Budget] = {}
         self._auths = TokenBucket(config.auth_rate, config.auth_rate)
+        self._token_checks = TokenChecks()
         self.writer = BatchWriter(after_store=self._after_store)
         self.member = ClusterMember(
             node_id=node_id, channel=channel, config=config, registry=registry,
@@ -107,6 +109,10 @@ class Node:
         if self._auths.take():
             return 0
         return max(1, math.ceil(1000 / self.config.auth_rate))
+
+    def authenticate(self, token: str) -> asyncio.Future[TokenIdentity | None]:
+        """Who the token belongs to (checked with the others that arrive with it)."""
+        return self._token_checks.check(token)
 
     # --- sessions -----------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from accounts.tokens import authenticate_token, token_is_live
+from accounts.tokens import token_is_live
 from improto import frames
 from improto import vocabulary as words
 from improto.conversation import read_ack
@@ -342,7 +342,7 @@ class Session:
                         "retry_ms": retry_ms})
             return
         checked = time.monotonic()
-        identity = await run_read(authenticate_token, command.token)
+        identity = await self.host.authenticate(command.token)
         if self.closing:
             return
         if identity is None:

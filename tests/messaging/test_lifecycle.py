@@ -171,3 +171,26 @@ async def test_ban_in_the_admin_kicks_every_connection(server):
         assert frames[-1] == {"type": "offline", "reason": "kicked", "reconnect": None}
     status, _ = await ahttp(server.base_url, "GET", "/api/users/me/", token=alice.token)
     assert status == 401
+
+
+async def test_auths_arriving_together_each_get_their_own_answer(server):
+    """A storm's auth frames are checked together: every one still gets its own
+    user, and a bad, revoked or forged token among them is refused alone."""
+    users = [await make_user(server.base_url) for _ in range(4)]
+    revoked = await login_again(server.base_url, users[0])
+    status, _ = await ahttp(server.base_url, "POST", "/api/auth/logout/", token=revoked)
+    assert status == 204
+    # The right key (the token's first characters) with the wrong rest.
+    forged = users[1].token[:15] + ("0" if users[1].token[15] != "0" else "1") + users[1].token[16:]
+    tokens = [(u.token, u.id) for u in users] * 5 + [
+        (revoked, None), (forged, None), ("not-a-token", None)]
+    clients = await asyncio.gather(*(connect(server, "tcp") for _ in tokens))
+    await asyncio.gather(*(
+        c.send({"type": "auth", "id": f"a{i}", "token": token, "device": f"d{i}"})
+        for i, (c, (token, _)) in enumerate(zip(clients, tokens, strict=True))))
+    answers = await asyncio.gather(*(c.recv() for c in clients))
+    for i, (answer, (_, user_id)) in enumerate(zip(answers, tokens, strict=True)):
+        if user_id is None:
+            assert (answer["type"], answer["code"], answer["id"]) == ("error", "bad_token", f"a{i}")
+        else:
+            assert (answer["type"], answer["user"], answer["id"]) == ("auth_ok", user_id, f"a{i}")

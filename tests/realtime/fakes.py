@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+from accounts.tokens import authenticate_token
+from realtime.db import run_read
 from realtime.host import Registration
 from realtime.ratelimit import Budget
 
@@ -82,6 +84,9 @@ class FakeHost:
 
     def admit_auth(self) -> int:
         return self.auth_wait_ms
+
+    async def authenticate(self, token: str):
+        return await run_read(authenticate_token, token)
 
     async def close_connections(self, records, reason: str) -> None:
         raise AssertionError("a session never closes other connections")
