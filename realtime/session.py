@@ -14,7 +14,6 @@ import itertools
 import logging
 import secrets
 import time
-from collections import deque
 from typing import Protocol
 
 from django.conf import settings
@@ -107,10 +106,13 @@ class Session:
         self._sends = _budget(settings.IM_RATE_MSGS_PER_S, settings.IM_RATE_BURST)
         self._syncs = _budget(settings.IM_RATE_MSGS_PER_S, settings.IM_RATE_BURST)
         self._user_sends: Budget | None = None  # shared by the user's connections here
-        self._out: deque = deque()
+        # Frames waiting for the socket. The drainer task runs only while there are
+        # some: an idle connection holds no task, no event and no deque (a plain list
+        # that the drainer swaps out whole), a few KB less per connection.
+        self._out: list = []
         self._out_bytes = 0
         self._out_limit = settings.IM_OUTBOUND_BYTES
-        self._wake = asyncio.Event()
+        self._released = 0  # bumped when the queue is dropped: the drainer drops its part
         self._drainer: asyncio.Task | None = None
         self._blocked = False  # the drainer waits for the socket: the peer is not reading
         self._timers: list[asyncio.TimerHandle] = []
@@ -121,7 +123,6 @@ class Session:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._drainer = loop.create_task(self._drain(), name=f"im-out-{self.conn_id}")
         self._timers.append(loop.call_later(settings.IM_AUTH_TIMEOUT_S, self._auth_timeout))
 
     @property
@@ -164,7 +165,7 @@ class Session:
         for frame in last_frames:  # beyond the bound: a few small frames, once
             self._enqueue(encode_for(frame, self.adapter.form))
         self._out.append((_CLOSE, code))
-        self._wake.set()
+        self._wake_drainer()
         loop = asyncio.get_running_loop()
         self._timers.append(loop.call_later(CLOSE_GRACE_S, self.adapter.abort))
 
@@ -197,39 +198,49 @@ class Session:
             self.go_offline(SLOW_REASON)
             return
         self._enqueue(payload)
-        self._wake.set()
+        self._wake_drainer()
 
     def _enqueue(self, payload: bytes | str) -> None:
         self._out.append(payload)
         self._out_bytes += len(payload) + FRAME_OVERHEAD
 
     def _release_queue(self) -> None:
-        self._out.clear()
+        self._out = []
         self._out_bytes = 0
+        self._released += 1
+
+    def _wake_drainer(self) -> None:
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
+        """Write what is queued, in chunks, until nothing is; then end (a push starts
+        the next drainer). Frames pushed meanwhile queue behind the ones taken."""
         try:
-            while True:
-                if not self._out:
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                batch: list[bytes | str] = []
-                size = 0
-                while self._out and size < WRITE_CHUNK:
-                    item = self._out.popleft()
-                    if type(item) is tuple:  # (_CLOSE, code)
-                        if batch:
-                            await self.adapter.write(batch)
-                        self._release_queue()
-                        await self.adapter.close(item[1])
-                        return
-                    batch.append(item)
-                    size += len(item) + FRAME_OVERHEAD
-                self._blocked = True
-                await self.adapter.write(batch)
-                self._blocked = False
-                self._out_bytes = max(0, self._out_bytes - size)
+            while self._out:
+                items, self._out = self._out, []
+                released = self._released
+                taken = 0
+                while taken < len(items):
+                    batch: list[bytes | str] = []
+                    size = 0
+                    while taken < len(items) and size < WRITE_CHUNK:
+                        item = items[taken]
+                        taken += 1
+                        if type(item) is tuple:  # (_CLOSE, code)
+                            if batch:
+                                await self.adapter.write(batch)
+                            self._release_queue()
+                            await self.adapter.close(item[1])
+                            return
+                        batch.append(item)
+                        size += len(item) + FRAME_OVERHEAD
+                    self._blocked = True
+                    await self.adapter.write(batch)
+                    self._blocked = False
+                    if self._released != released:
+                        break  # the queue was dropped meanwhile: so is the rest of ours
+                    self._out_bytes = max(0, self._out_bytes - size)
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer went away mid-write

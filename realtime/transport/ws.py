@@ -26,6 +26,19 @@ class WebSocketAdapter(AsyncConsumer):
     encoding: str | None = None  # set by the first frame (auth): replies use the same
     close_sent = False
 
+    async def __call__(self, scope, receive, send) -> None:
+        # One source of events (the client; no channel layer): read it directly.
+        # Channels' own loop (await_many_dispatch) makes a task and an asyncio.wait for
+        # every frame, and keeps them for every idle connection.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     async def dispatch(self, message) -> None:
         # Channels' dispatch first hops to a thread to close stale database
         # connections; this adapter never touches the ORM (the session runs its

@@ -40,31 +40,43 @@ _DEBUG_LEVELS = frozenset({"debug", "trace"})
 
 @implementer(IPushProducer)
 class WriteGate:
-    """Open while the transport takes data; closed while its buffer is full."""
+    """Open while the transport takes data; closed while its buffer is full.
+
+    A future exists only while someone waits on a closed gate (an idle connection
+    holds none; an asyncio.Event would hold a deque for ever)."""
+
+    __slots__ = ("_paused", "_waiter", "stopped")
 
     def __init__(self) -> None:
-        self._open = asyncio.Event()
-        self._open.set()
+        self._paused = False
+        self._waiter: asyncio.Future | None = None
         self.stopped = False
 
     @property
     def is_open(self) -> bool:
-        return self._open.is_set()
+        return not self._paused
 
     async def wait_open(self) -> None:
-        await self._open.wait()
+        if not self._paused:
+            return
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._waiter)
 
     # IPushProducer: called by the transport.
     def pauseProducing(self) -> None:
-        self._open.clear()
+        self._paused = True
 
     def resumeProducing(self) -> None:
-        self._open.set()
+        self._paused = False
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def stopProducing(self) -> None:
         # The connection is gone: nobody must wait on it any more.
         self.stopped = True
-        self._open.set()
+        self.resumeProducing()
 
 
 class WsLink:
