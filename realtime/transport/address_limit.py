@@ -18,20 +18,12 @@ if a thread ever calls in.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import threading
 
 from django.conf import settings
 
-from improto import frames
-from improto.codec import pack_tcp
-from improto.errors import RATE_LIMITED
-
 TOO_MANY = "too many connections from your address"
-# How long a refused TCP connection is read and dropped after its error frame, so that
-# the client reads the frame instead of a reset.
-REFUSAL_LINGER_S = 2.0
 
 _counts: dict[str, int] = {}
 _lock = threading.Lock()
@@ -79,30 +71,3 @@ def live(address: str) -> int:
     """Connections `address` holds now."""
     with _lock:
         return _counts.get(address_key(address), 0)
-
-
-def tcp_peer(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
-
-
-async def refuse_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Answer a TCP connection over the cap with `error`/`rate_limited` and close it.
-
-    The write side is closed first and what the client sends meanwhile (its `auth`)
-    is read and dropped for up to REFUSAL_LINGER_S: closing with unread bytes would
-    send a reset, which can destroy the error frame before the client reads it.
-    """
-    try:
-        writer.write(pack_tcp(frames.error(code=RATE_LIMITED, message=TOO_MANY, id=None)))
-        if writer.can_write_eof():
-            writer.write_eof()
-        async with asyncio.timeout(REFUSAL_LINGER_S):
-            while await reader.read(65536):
-                pass
-        writer.close()  # the client has closed its side: a clean close
-    except (TimeoutError, ConnectionError, OSError):
-        writer.transport.abort()
-    except BaseException:
-        writer.transport.abort()
-        raise
