@@ -10,7 +10,6 @@ from accounts.models import Block, User
 from accounts.services import user_deactivate, user_reactivate
 from accounts.signals import users_deleting
 
-
 REASON_HELP = "Why (kept in the moderation audit log)"
 
 
