@@ -44,3 +44,6 @@ async def test_catching_up_skips_what_retention_removed(own_server, clients, tmp
     got = await take(b.messages(), 2, timeout=10)
     assert [(m.seq, m.text) for m in got] == [(6, "new 0"), (7, "new 1")]
     assert b.stats["removed_skipped"] == 5 and b.stats["gap_syncs"] == 0
+    [channel] = await b.channels()
+    assert (channel.first_seq, channel.last_seq) == (6, 7)
+    assert [m.seq for m in await b.history(channel.channel, before=7)] == [6]
