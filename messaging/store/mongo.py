@@ -388,6 +388,10 @@ class MongoMessageStore:
         self._mark(channel)
         self._roll_forward(channel)
         last = self.last_seqs([channel])[channel]
+        if last == 0 and run[0].seq > 1:
+            # Exported after retention removed the oldest: start at its first_seq.
+            last = run[0].seq - 1
+            self.channels.update_one({"_id": channel}, {"$max": {"seq": last, "first": last + 1}})
         fresh = [m for m in run if m.seq > last]
         for offset, m in enumerate(fresh):
             if m.seq != last + 1 + offset:
