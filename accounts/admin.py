@@ -1,15 +1,37 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from knox.admin import AuthTokenAdmin as KnoxAuthTokenAdmin
 from knox.models import AuthToken
 
 from accounts.models import Block, User
-from accounts.services import user_deactivate
+from accounts.services import user_deactivate, user_reactivate
 from accounts.signals import users_deleting
+
+REASON_HELP = "Why (kept in the moderation audit log)"
+
+
+class ReasonActionForm(ActionForm):
+    reason = forms.CharField(required=False, max_length=1000, help_text=REASON_HELP)
+
+
+class UserModerationForm(UserChangeForm):
+    """The change form, with the reason for unticking (or ticking) "active"."""
+
+    moderation_reason = forms.CharField(
+        required=False, max_length=1000, label="Reason for a ban or its lifting",
+        help_text=REASON_HELP)
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """Banning here (the action, or unticking "active") is the same ban as the report
+    queue's, written to the audit log in its transaction (docs/moderation.md)."""
+
+    form = UserModerationForm
+    action_form = ReasonActionForm
     list_display = ["id", "username", "display_name", "is_active", "is_staff", "date_joined",
                     "deleted_at"]
     list_filter = ["is_active", "is_staff", "is_superuser", "deleted_at"]
@@ -18,6 +40,7 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = [
         *DjangoUserAdmin.fieldsets,
         ("Profile", {"fields": ["display_name", "bio", "avatar"]}),
+        ("Moderation", {"fields": ["moderation_reason"]}),
     ]
     add_fieldsets = [
         (
@@ -30,16 +53,21 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description="Ban: deactivate, revoke tokens, disconnect (offline/kicked)")
     def ban(self, request, queryset):
+        reason = (request.POST.get("reason") or "").strip()
         for user in queryset.filter(is_active=True):
-            user_deactivate(user=user)
+            user_deactivate(user=user, moderator_id=request.user.pk, reason=reason)
 
     def save_model(self, request, obj, form, change):
-        # Unticking "active" is a ban: the live connections go too, not only new logins.
-        if change and "is_active" in form.changed_data and not obj.is_active:
-            super().save_model(request, obj, form, change)
-            user_deactivate(user=obj)
-            return
         super().save_model(request, obj, form, change)
+        if not (change and "is_active" in form.changed_data):
+            return
+        reason = form.cleaned_data.get("moderation_reason", "").strip()
+        # Unticking "active" is a ban: the live connections go too, not only new
+        # logins. Both ways are audited (the change view's transaction holds it all).
+        if obj.is_active:
+            user_reactivate(user=obj, moderator_id=request.user.pk, reason=reason)
+        else:
+            user_deactivate(user=obj, moderator_id=request.user.pk, reason=reason)
 
     # Deleting an account drops what other apps keep about it (memberships, whose
     # groups' counts and owners they then recompute). (Deactivating is usually better.)

@@ -21,7 +21,7 @@ from knox.models import get_token_model
 from accounts.login_limits import login_attempt_begin
 from accounts.models import USERNAME_TAKEN, User
 from accounts.session_records import session_record
-from accounts.signals import avatar_check, tokens_revoked
+from accounts.signals import avatar_check, tokens_revoked, user_moderated
 from accounts.username_hold import username_release_if_held_past
 from accounts.usernames import canonical_username, mixed_scripts_error
 from improto.vocabulary import KICKED, LOGOUT
@@ -107,14 +107,27 @@ def user_logout(*, token) -> None:
         revoked_on_commit(user_id=user_id, token_key=token_key, reason=LOGOUT)
 
 
-def user_deactivate(*, user: User) -> None:
+def user_deactivate(*, user: User, moderator_id: int | None = None, reason: str = "") -> None:
     """A moderator's ban: the account stops working, every token is revoked, and
-    after commit every live connection gets `offline`/`kicked`."""
+    after commit every live connection gets `offline`/`kicked`. With `moderator_id`,
+    `user_moderated` is sent in the same transaction (the audit log's entry)."""
     with transaction.atomic():
         user.is_active = False
         user.save(update_fields=["is_active"])
         get_token_model().objects.filter(user=user).delete()
         revoked_on_commit(user_id=user.pk, token_key=None, reason=KICKED)
+        if moderator_id is not None:
+            user_moderated.send(sender=User, moderator_id=moderator_id, user_id=user.pk,
+                                banned=True, reason=reason)
+
+
+def user_reactivate(*, user: User, moderator_id: int, reason: str = "") -> None:
+    """A moderator lifts a ban: the account works again (its user logs in anew)."""
+    with transaction.atomic():
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        user_moderated.send(sender=User, moderator_id=moderator_id, user_id=user.pk,
+                            banned=False, reason=reason)
 
 
 def _avatar_allowed(*, user_id: int, media_id: str) -> bool:

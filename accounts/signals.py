@@ -30,3 +30,13 @@ users_deleting = Signal()
 #   user_id: int     whose account
 # messaging takes it out of its groups.
 account_closed = Signal()
+
+# Sent by a moderator's ban or unban in the admin's Users pages, inside the transaction
+# that makes it (so what a receiver writes commits or rolls back with it), with
+# keyword arguments:
+#   moderator_id: int   who did it
+#   user_id: int        to whom
+#   banned: bool        True: banned (deactivated); False: the ban lifted
+#   reason: str         why, as the moderator wrote it ("" if not given)
+# messaging writes it to the moderation audit log.
+user_moderated = Signal()

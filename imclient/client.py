@@ -128,7 +128,7 @@ class Client(AccountControl, ConversationMixin):
 
         self.stats: dict[str, int] = dict.fromkeys(
             ("connections", "sessions", "pushed", "pulled", "gap_syncs", "full_syncs",
-             "resent", "rate_limited", "heartbeats", "acks", "dup_acks"), 0)
+             "resent", "rate_limited", "heartbeats", "acks", "dup_acks", "removed_skipped"), 0)
         id_prefix = hashlib.blake2b(self.device.encode(), digest_size=5).hexdigest() + "-"
         self._outbox = Outbox(id_prefix=id_prefix, rng=self._rng, stats=self.stats)
         self._sync = Sync(

@@ -72,12 +72,14 @@ class Channel:
     group: int | None = None
     read_seq: int = 0  # my read position
     unread: int = 0  # messages after it sent by others
+    first_seq: int = 1  # the lowest seq still stored (below it: removed by retention)
 
     @classmethod
     def from_json(cls, obj: dict) -> Channel:
         return cls(channel=obj["channel"], kind=obj.get("kind", ""), last_seq=obj["last_seq"],
                    peer=obj.get("peer"), group=obj.get("group"),
-                   read_seq=obj.get("read_seq", 0), unread=obj.get("unread", 0))
+                   read_seq=obj.get("read_seq", 0), unread=obj.get("unread", 0),
+                   first_seq=obj.get("first_seq", 1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,9 +175,18 @@ class Sync:
         if self._store is not None and not self._store_marked:
             self._store.mark_initialized(self._user_id)
             self._store_marked = True
+        for entry in reply.get("channels") or []:
+            self._skip_removed(entry["channel"], entry.get("first_seq", 1))
         for channel, last_seq in listed.items():
             if last_seq > self.tracker.position(channel):
                 await self._pull(conn, channel)
+
+    def _skip_removed(self, channel: str, first_seq: object) -> None:
+        """Seqs below the channel's first_seq were removed by the server's retention
+        policy: gone, not a hole to wait for or pull (docs/sdk.md, Retention)."""
+        if type(first_seq) is int and first_seq - 1 > self.tracker.position(channel):
+            self._stats["removed_skipped"] += first_seq - 1 - self.tracker.position(channel)
+            self._emit(self.tracker.advance_to(channel, first_seq - 1))
 
     async def _pull(self, conn: Connection, channel: str) -> None:
         """Fetch `channel` from the last contiguous seq held up to its last seq."""
@@ -193,6 +202,7 @@ class Sync:
                 return
             messages = reply.get("messages") or []
             self._stats["pulled"] += len(messages)
+            self._skip_removed(channel, reply.get("first_seq", 1))
             for frame in messages:
                 self.received(frame)
             position = self.tracker.position(channel)

@@ -321,14 +321,20 @@ def sync_channels_reply(*, id: str | None, channels: list[dict]) -> dict:
     return {"type": SYNC, "id": id, "channels": channels}
 
 
-def sync_range_reply(*, id: str | None, channel: str, messages: list[dict], last_seq: int) -> dict:
-    return {
+def sync_range_reply(*, id: str | None, channel: str, messages: list[dict], last_seq: int,
+                     first_seq: int = 1) -> dict:
+    """`first_seq`: the lowest seq still stored (seqs below it were removed by the
+    retention policy: gone, not missing); sent only above 1, absent means 1."""
+    frame = {
         "type": SYNC,
         "id": id,
         "channel": channel,
         "messages": messages,
         "last_seq": last_seq,
     }
+    if first_seq > 1:
+        frame["first_seq"] = first_seq
+    return frame
 
 
 def error(*, code: str, message: str, id: str | None = None) -> dict:

@@ -43,6 +43,20 @@ def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def _env_float(name: str, default: float | None, *, minimum: float = 0.0) -> float | None:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise ImproperlyConfigured(f"{name} must be a finite number of at least {minimum}, "
+                                   f"got {raw!r}")
+    return value
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = _env(name)
     if raw is None:
@@ -513,6 +527,26 @@ if IM_MONGODB_URL and not IM_MONGODB_URL.startswith(("mongodb://", "mongodb+srv:
 # (docs/protocol.md, Conversation state); a moderator's redaction has no window.
 IM_EDIT_WINDOW_S = _env_int("IM_EDIT_WINDOW_S", 86400, minimum=0)
 IM_RECALL_WINDOW_S = _env_int("IM_RECALL_WINDOW_S", 120, minimum=0)
+# Retention (docs/protocol.md, Retention): messages older than this many days (a
+# decimal allowed) are removed, oldest first, in batches of IM_RETENTION_BATCH, every
+# IM_RETENTION_INTERVAL_S; off (None) when unset or 0. The run is a Celery beat task
+# with a broker, a thread of each imserver without one (IM_RETENTION_IN_SERVER), or
+# `manage.py im_retention` from cron.
+IM_RETENTION_DAYS = _env_float("IM_RETENTION_DAYS", None, minimum=0.0) or None
+IM_RETENTION_INTERVAL_S = _env_float("IM_RETENTION_INTERVAL_S", 3600.0, minimum=0.1)
+IM_RETENTION_BATCH = _env_int("IM_RETENTION_BATCH", 1000, minimum=1)
+IM_RETENTION_IN_SERVER = IM_RETENTION_DAYS is not None and _env_bool(
+    "IM_RETENTION_IN_SERVER", IM_PUSH_EMBEDDED)
+IM_RETENTION_QUEUE = "im-retention"
+CELERY_TASK_QUEUES.append(Queue(IM_RETENTION_QUEUE))
+CELERY_BEAT_SCHEDULE = {} if IM_RETENTION_DAYS is None else {
+    "im-retention": {
+        "task": "messaging.tasks.retention_run_task",
+        "schedule": IM_RETENTION_INTERVAL_S,
+        # A run not started within an interval is superseded by the next one.
+        "options": {"queue": IM_RETENTION_QUEUE, "expires": IM_RETENTION_INTERVAL_S},
+    },
+}
 # Rate budgets of a connection (docs/protocol.md, Rate budgets and buffers): content
 # frames, syncs (the same size, a budget of their own), every frame of any type, and
 # content frames per user across all of the user's connections on this node.

@@ -6,13 +6,14 @@ class MessagingConfig(AppConfig):
     name = 'messaging'
 
     def ready(self) -> None:
-        from accounts.signals import account_closed, users_deleting
+        from accounts.signals import account_closed, user_moderated, users_deleting
         from media.signals import channel_read_check
         from messaging.selectors.channels import channel_readable_any
         from messaging.services.groups import (
             groups_leave_after_account_closed,
             groups_repair_after_users_deleted,
         )
+        from messaging.services.moderation import audit_user_moderated
 
         channel_read_check.connect(channel_readable_any, dispatch_uid="messaging.channel-read")
         users_deleting.connect(
@@ -21,3 +22,4 @@ class MessagingConfig(AppConfig):
         account_closed.connect(
             groups_leave_after_account_closed, dispatch_uid="messaging.leave-groups"
         )
+        user_moderated.connect(audit_user_moderated, dispatch_uid="messaging.audit-bans")

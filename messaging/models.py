@@ -54,6 +54,10 @@ class ChannelState(models.Model):
 
     channel = models.CharField(max_length=64, primary_key=True)
     last_seq = models.BigIntegerField(default=0)
+    # The lowest seq still stored: the retention task raises it before it deletes
+    # what lies below (docs/protocol.md, Retention). Every seq from it to last_seq is
+    # stored; first_seq = last_seq + 1 when nothing is left.
+    first_seq = models.BigIntegerField(default=1)
     # Server time of the last stored message: ts never decreases along seq, even if
     # a node's clock steps back.
     last_ts = models.BigIntegerField(default=0)

@@ -63,6 +63,8 @@ CLOSE_TOO_BIG = 1009
 SLOW_REASON = words.SLOW
 FLOOD_REASON = words.FLOOD
 EXPIRED_REASON = words.EXPIRED
+# What the wire's channel list carries of each channel (first_seq only when above 1).
+SYNC_CHANNEL_FIELDS = ("channel", "last_seq", "first_seq", "read_seq")
 
 
 class Adapter(Protocol):
@@ -320,8 +322,7 @@ class Session:
             channels = await run_read(channel_list, user_id=self.user_id)
             self.push(frames.sync_channels_reply(
                 id=command.id,
-                channels=[{"channel": c["channel"], "last_seq": c["last_seq"],
-                           "read_seq": c["read_seq"]} for c in channels],
+                channels=[{k: c[k] for k in SYNC_CHANNEL_FIELDS if k in c} for c in channels],
             ))
         elif isinstance(command, frames.SyncRange):
             metrics.SYNC_RANGE.inc()
@@ -338,6 +339,7 @@ class Session:
             self.push(frames.sync_range_reply(
                 id=command.id, channel=page.channel,
                 messages=[m.to_frame() for m in page.messages], last_seq=page.last_seq,
+                first_seq=page.first_seq,
             ))
 
     async def _auth(self, command: frames.Auth) -> None:

@@ -49,10 +49,16 @@ class MessageOut(serializers.Serializer):
         return fields
 
 
+FIRST_SEQ_HELP = ("the lowest seq still stored: seqs below it were removed by the retention "
+                  "policy (IM_RETENTION_DAYS), gone rather than missing; present only when "
+                  "above 1")
+
+
 class HistoryOut(serializers.Serializer):
     channel = serializers.CharField()
     messages = MessageOut(many=True)
     last_seq = serializers.IntegerField()
+    first_seq = serializers.IntegerField(required=False, help_text=FIRST_SEQ_HELP)
 
 
 class ChannelOut(serializers.Serializer):
@@ -61,9 +67,11 @@ class ChannelOut(serializers.Serializer):
     peer = serializers.IntegerField(required=False)
     group = serializers.IntegerField(required=False)
     last_seq = serializers.IntegerField()
+    first_seq = serializers.IntegerField(required=False, help_text=FIRST_SEQ_HELP)
     read_seq = serializers.IntegerField(help_text="my read position, 0 if never read")
     unread = serializers.IntegerField(
-        help_text="messages after read_seq sent by others (edits and recalls left out)"
+        help_text="messages after read_seq sent by others (edits and recalls left out, and "
+                  "messages removed by retention)"
     )
 
 
@@ -98,11 +106,14 @@ class ChannelMessagesApi(APIView):
             )
         except ChannelForbidden as exc:
             raise PermissionDenied(str(exc)) from None
-        return Response({
+        answer = {
             "channel": page.channel,
             "messages": [m.to_frame() for m in page.messages],
             "last_seq": page.last_seq,
-        })
+        }
+        if page.first_seq > 1:
+            answer["first_seq"] = page.first_seq
+        return Response(answer)
 
 
 class HealthApi(APIView):

@@ -22,6 +22,7 @@ class ChannelPage:
     channel: str
     messages: list[StoredMessage]
     last_seq: int
+    first_seq: int  # the lowest seq still stored; those below were removed by retention
 
 
 def channel_check_access(*, user_id: int, channel: str) -> None:
@@ -64,10 +65,16 @@ def channel_messages(
     # number never disagree in a way that shows a hole.
     last_seq = store.last_seqs([channel])[channel]
     messages = store.range(channel, after=after, before=before, limit=limit)
+    # first_seq is read after the range: retention raises it before it deletes, so
+    # any seq missing below the page's messages is below it, never a hole. A copy of
+    # a removed message (a hot window that missed the removal) is not shown.
+    first_seq = store.first_seqs([channel])[channel]
+    messages = [m for m in messages if m.seq >= first_seq]
     budget = settings.IM_SYNC_MAX_BYTES if max_bytes is None else max_bytes
     # Paging forward keeps the oldest; paging back (only `before`) keeps the newest.
     messages = _within(messages, budget, newest=bool(before is not None and not after))
-    return ChannelPage(channel=channel, messages=messages, last_seq=max(last_seq, _top(messages)))
+    return ChannelPage(channel=channel, messages=messages, last_seq=max(last_seq, _top(messages)),
+                       first_seq=first_seq)
 
 
 def _within(messages: list[StoredMessage], budget: int, *, newest: bool) -> list[StoredMessage]:
@@ -88,10 +95,12 @@ def _top(messages: list[StoredMessage]) -> int:
 
 
 def channel_list(*, user_id: int) -> list[dict]:
-    """[{channel, kind, peer | group, last_seq, read_seq, unread}] for every channel of
-    the user."""
-    rows = get_store().channels_of_user(user_id)
-    state = unread_state(user_id=user_id, last_seqs=dict(rows))
+    """[{channel, kind, peer | group, last_seq, first_seq, read_seq, unread}] for every
+    channel of the user."""
+    store = get_store()
+    rows = store.channels_of_user(user_id)
+    first_seqs = store.first_seqs([channel for channel, _ in rows]) if rows else {}
+    state = unread_state(user_id=user_id, last_seqs=dict(rows), first_seqs=first_seqs)
     answer = []
     for channel, last_seq in rows:
         parsed = parse_channel(channel)
@@ -101,6 +110,8 @@ def channel_list(*, user_id: int) -> list[dict]:
         else:
             entry["peer"] = parsed.b if parsed.a == user_id else parsed.a
         entry["last_seq"] = last_seq
+        if first_seqs[channel] > 1:  # absent: nothing removed (docs/protocol.md, Retention)
+            entry["first_seq"] = first_seqs[channel]
         entry["read_seq"], entry["unread"] = state[channel]
         answer.append(entry)
     return answer

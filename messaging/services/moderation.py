@@ -22,6 +22,8 @@ from messaging.store import get_store
 REDACT = "redact"
 DISMISS = "dismiss report"
 BAN = "ban sender"
+BAN_USER = "ban"  # from the Users pages of the admin
+UNBAN_USER = "lift ban"
 
 
 class ModerationRefused(Exception):
@@ -84,3 +86,11 @@ def audit(*, moderator_id: int, action: str, subject: str, reason: str) -> Audit
     return AuditEntry.objects.create(
         moderator_id=moderator_id, action=action, subject=subject, reason=reason[:1000]
     )
+
+
+def audit_user_moderated(sender=None, *, moderator_id: int, user_id: int, banned: bool,
+                         reason: str, **kwargs) -> None:
+    """accounts' `user_moderated`: a ban (or its lifting) from the Users admin, written
+    in the ban's own transaction."""
+    audit(moderator_id=moderator_id, action=BAN_USER if banned else UNBAN_USER,
+          subject=f"user {user_id}", reason=reason)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from functools import cache
 
-from messaging.store.base import AppendResult, MessageStore, NewMessage, StoredMessage
+from messaging.store.base import (
+    AppendResult,
+    MessageStore,
+    NewMessage,
+    RetentionStep,
+    StoredMessage,
+)
 
-__all__ = ["AppendResult", "MessageStore", "NewMessage", "StoredMessage", "get_store"]
+__all__ = ["AppendResult", "MessageStore", "NewMessage", "RetentionStep", "StoredMessage",
+           "get_store"]
 
 
 @cache

@@ -97,3 +97,25 @@ class MessageStore(Protocol):
 
     def revisions_after(self, positions: dict[str, int]) -> dict[str, int]:
         """{channel: how many edits and recalls it holds after the given seq}."""
+
+    # -- retention (messaging/services/retention.py) ------------------------------
+
+    def first_seqs(self, channels: Sequence[str]) -> dict[str, int]:
+        """The lowest seq still stored of each channel (1 where nothing was removed):
+        every seq below it is gone for good. Raised before anything below it is
+        deleted, so a reader that reads it after its range sees no hole above it."""
+
+    def expired_channels(self, *, before_ts: int) -> list[str]:
+        """Channels whose oldest stored message has a ts below `before_ts`."""
+
+    def expire(self, channel: str, *, before_ts: int, limit: int) -> RetentionStep:
+        """Remove up to `limit` of the channel's oldest messages whose ts is below
+        `before_ts`: raise its first_seq over them (a short write of its own), then
+        delete them (another). Never holds what the write path locks for longer than
+        one small update."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionStep:
+    deleted: int  # messages removed by this step (0: nothing left to remove)
+    first_seq: int  # the channel's first_seq after it

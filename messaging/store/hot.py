@@ -15,7 +15,13 @@ import msgpack
 import redis
 from django.db import transaction
 
-from messaging.store.base import AppendResult, MessageStore, NewMessage, StoredMessage
+from messaging.store.base import (
+    AppendResult,
+    MessageStore,
+    NewMessage,
+    RetentionStep,
+    StoredMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +112,20 @@ class HotWindowStore:
 
     def revisions_after(self, positions: dict[str, int]) -> dict[str, int]:
         return self.inner.revisions_after(positions)
+
+    def first_seqs(self, channels: Sequence[str]) -> dict[str, int]:
+        return self.inner.first_seqs(channels)
+
+    def expired_channels(self, *, before_ts: int) -> list[str]:
+        return self.inner.expired_channels(before_ts=before_ts)
+
+    def expire(self, channel: str, *, before_ts: int, limit: int) -> RetentionStep:
+        step = self.inner.expire(channel, before_ts=before_ts, limit=limit)
+        if step.deleted:
+            # The window must not serve what the store no longer holds (should this
+            # fail, readers still drop what lies below first_seq: channel_messages).
+            self.redis.zremrangebyscore(self._key(channel), "-inf", step.first_seq - 1)
+        return step
 
 
 _ORDER = ("channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id",

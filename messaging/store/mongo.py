@@ -7,9 +7,10 @@ database. Two collections:
 - ``messages``: one document per message; unique (channel, seq), unique (channel,
   sender, client id) for idempotency, and (channel, target) for the revisions that
   unread counts subtract.
-- ``channels``: ``{_id: channel, seq, ts}``, the channel's committed high-water mark:
-  every seq up to ``seq`` is stored and durable, and ``ts`` is the greatest ts among
-  them. Readers never read past it.
+- ``channels``: ``{_id: channel, seq, ts, first?}``, the channel's committed
+  high-water mark: every seq up to ``seq`` is stored and durable, and ``ts`` is the
+  greatest ts among them. Readers never read past it. ``first`` (absent: 1) is the
+  lowest seq still stored, raised by the retention task before it deletes below it.
 
 A batch is written without a multi-document transaction (a standalone server has
 none): for each channel, read the mark S, insert the channel's new messages at
@@ -37,7 +38,7 @@ from pymongo.write_concern import WriteConcern
 from improto.channels import parse_channel
 from improto.conversation import EDIT, RECALL
 from messaging.models import ChannelState, Membership
-from messaging.store.base import AppendResult, NewMessage, StoredMessage
+from messaging.store.base import AppendResult, NewMessage, RetentionStep, StoredMessage
 
 _DUPLICATE_KEY = 11000
 _FIELDS = ("channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id",
@@ -342,6 +343,41 @@ class MongoMessageStore:
                 counts[channel] = n
         return counts
 
+    # -- retention --------------------------------------------------------------------
+
+    def first_seqs(self, channels: Sequence[str]) -> dict[str, int]:
+        found = {d["_id"]: d.get("first", 1)
+                 for d in self.channels.find({"_id": {"$in": list(channels)}},
+                                             {"first": 1})}
+        return {c: found.get(c, 1) for c in channels}
+
+    def expired_channels(self, *, before_ts: int) -> list[str]:
+        expired = []
+        for mark in self.channels.find({}, {"seq": 1, "first": 1}).sort("_id", 1):
+            first = mark.get("first", 1)
+            if first > mark["seq"]:
+                continue
+            oldest = self.messages.find_one({"channel": mark["_id"], "seq": first}, {"ts": 1})
+            if oldest is not None and oldest["ts"] < before_ts:
+                expired.append(mark["_id"])
+        return expired
+
+    def expire(self, channel: str, *, before_ts: int, limit: int) -> RetentionStep:
+        mark = self._mark(channel)
+        first = mark.get("first", 1)
+        top = None
+        query = {"channel": channel, "seq": {"$gte": first, "$lte": mark["seq"]}}
+        for doc in self.messages.find(query, {"seq": 1, "ts": 1}).sort("seq", 1).limit(limit):
+            if doc["ts"] >= before_ts:
+                break
+            top = doc["seq"]
+        if top is None:
+            return RetentionStep(deleted=0, first_seq=first)
+        # The mark first ($max: never down), then the documents below it.
+        self.channels.update_one({"_id": channel}, {"$max": {"first": top + 1}})
+        deleted = self.messages.delete_many({"channel": channel, "seq": {"$lte": top}})
+        return RetentionStep(deleted=deleted.deleted_count, first_seq=top + 1)
+
     def import_run(self, run: list[StoredMessage]) -> int:
         """Store an exported run of one channel's messages, ascending and contiguous,
         skipping those at or below the channel's mark; the same steps as a writer's
@@ -352,6 +388,10 @@ class MongoMessageStore:
         self._mark(channel)
         self._roll_forward(channel)
         last = self.last_seqs([channel])[channel]
+        if last == 0 and run[0].seq > 1:
+            # Exported after retention removed the oldest: start at its first_seq.
+            last = run[0].seq - 1
+            self.channels.update_one({"_id": channel}, {"$max": {"seq": last, "first": last + 1}})
         fresh = [m for m in run if m.seq > last]
         for offset, m in enumerate(fresh):
             if m.seq != last + 1 + offset:

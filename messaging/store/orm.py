@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, Count, F, Q, Value, When
+from django.db.models import BigIntegerField, Case, Count, Exists, F, OuterRef, Q, Value, When
 
 from improto.channels import parse_channel
 from messaging.models import ChannelState, Membership, Message
-from messaging.store.base import AppendResult, NewMessage, StoredMessage
+from messaging.store.base import AppendResult, NewMessage, RetentionStep, StoredMessage
 
 _FIELDS = (
     "channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id", "group_id",
@@ -168,3 +168,42 @@ class OrmMessageStore:
             .values_list("channel", "n")
         )
         return dict(rows)
+
+    # -- retention ------------------------------------------------------------------
+
+    def first_seqs(self, channels: Sequence[str]) -> dict[str, int]:
+        found = dict(
+            ChannelState.objects.filter(channel__in=channels).values_list("channel", "first_seq")
+        )
+        return {c: found.get(c, 1) for c in channels}
+
+    def expired_channels(self, *, before_ts: int) -> list[str]:
+        # One indexed probe per channel: its message at first_seq (ts grows with seq,
+        # so that is its oldest).
+        oldest = Message.objects.filter(
+            channel=OuterRef("channel"), seq=OuterRef("first_seq"), ts__lt=before_ts)
+        rows = ChannelState.objects.filter(first_seq__lte=F("last_seq")).filter(Exists(oldest))
+        return sorted(rows.values_list("channel", flat=True))
+
+    def expire(self, channel: str, *, before_ts: int, limit: int) -> RetentionStep:
+        first = self.first_seqs([channel])[channel]
+        # The next `limit` messages from first_seq, by the (channel, seq) index; ts
+        # never decreases along seq, so the expired ones are a prefix of them.
+        rows = Message.objects.filter(channel=channel, seq__gte=first).order_by("seq")
+        top = None
+        for seq, ts in rows.values_list("seq", "ts")[:limit]:
+            if ts >= before_ts:
+                break
+            top = seq
+        if top is None:
+            return RetentionStep(deleted=0, first_seq=first)
+        # Raised first, in a write of its own: readers that see the rows gone see the
+        # new first_seq too. The condition keeps it from ever going down, and it
+        # touches only first_seq (the writer updates last_seq and last_ts).
+        with transaction.atomic():
+            ChannelState.objects.filter(channel=channel, first_seq__lte=top).update(
+                first_seq=top + 1)
+        with transaction.atomic():
+            # Also what a run that died between the two writes left below the mark.
+            deleted, _ = Message.objects.filter(channel=channel, seq__lte=top).delete()
+        return RetentionStep(deleted=deleted, first_seq=top + 1)

@@ -3,7 +3,9 @@ JSON lines, one message each, in (channel, seq) order, and a summary beside it
 ({"count", "channels": {channel: [last_seq, count]}}) that the import checks the
 target against. Both directions are resumable: the export continues after the last
 line it wrote, the import skips what the target already holds (seqs at or below its
-last seq of the channel)."""
+last seq of the channel). A channel whose oldest messages were removed by retention
+starts at its first kept seq in the export, and the import gives the target the same
+first_seq; a channel retention emptied completely is not in the export at all."""
 
 from __future__ import annotations
 
@@ -144,6 +146,11 @@ def import_into_sql(messages: Iterable[StoredMessage]) -> int:
                     channel=channel, user_a=parsed.a if parsed.kind == "p" else None,
                     user_b=parsed.b if parsed.kind == "p" else None,
                     group_id=parsed.group if parsed.kind == "g" else None)
+            if state.last_seq == 0 and batch[0].seq > 1:
+                # The source's retention removed the channel's oldest messages: its
+                # export starts at its first_seq, and so does the target.
+                state.first_seq, state.last_seq = batch[0].seq, batch[0].seq - 1
+                state.save(update_fields=["first_seq", "last_seq"])
             fresh = _contiguous(batch, state.last_seq)
             if not fresh:
                 continue

@@ -72,3 +72,76 @@ def test_report_queue_actions_are_audited_and_the_log_is_read_only(staff_client)
     delete = f"/admin/messaging/auditentry/{entry.pk}/delete/"
     assert staff_client.post(delete, {"post": "yes"}).status_code == 403
     assert AuditEntry.objects.get().reason == "advertising"
+
+
+def _change_form_data(staff_client, user) -> dict:
+    """The user's change form as the admin page fills it in."""
+    page = staff_client.get(f"/admin/accounts/user/{user.pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        if field.disabled:
+            continue
+        value = form[name].value()
+        widget = field.widget
+        if hasattr(widget, "decompress"):  # a date and a time in two inputs
+            for i, part in enumerate(widget.decompress(value)):
+                data[f"{name}_{i}"] = "" if part is None else str(part)
+        elif isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif isinstance(value, list | tuple):
+            data[name] = [str(v) for v in value]
+        else:
+            data[name] = "" if value is None else str(value)
+    return data
+
+
+def test_a_ban_from_the_users_admin_is_audited_with_its_reason(staff_client):
+    from knox.models import AuthToken
+
+    alice, bob = make_user("alice"), make_user("bob")
+    AuthToken.objects.create(user=alice)
+    answer = staff_client.post("/admin/accounts/user/", {
+        "action": "ban", "_selected_action": [str(alice.pk)], "reason": "spam bot"})
+    assert answer.status_code == 302
+    alice.refresh_from_db()
+    assert not alice.is_active and not AuthToken.objects.filter(user=alice).exists()
+    entry = AuditEntry.objects.get()
+    moderator = entry.moderator
+    assert moderator.username == "root"
+    assert (entry.action, entry.subject, entry.reason) == ("ban", f"user {alice.pk}", "spam bot")
+
+    # Banning someone already banned does nothing, and writes nothing.
+    staff_client.post("/admin/accounts/user/", {
+        "action": "ban", "_selected_action": [str(alice.pk)], "reason": "again"})
+    assert AuditEntry.objects.count() == 1
+
+    # Unticking "active" on the change page is the same ban; ticking it lifts it.
+    data = _change_form_data(staff_client, bob)
+    data.pop("is_active")
+    data["moderation_reason"] = "harassment"
+    answer = staff_client.post(f"/admin/accounts/user/{bob.pk}/change/", data)
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    bob.refresh_from_db()
+    assert not bob.is_active
+    latest = AuditEntry.objects.first()
+    assert (latest.moderator_id, latest.action, latest.subject, latest.reason) == (
+        moderator.pk, "ban", f"user {bob.pk}", "harassment")
+
+    data = _change_form_data(staff_client, bob)
+    data["is_active"] = "on"
+    assert staff_client.post(f"/admin/accounts/user/{bob.pk}/change/", data).status_code == 302
+    bob.refresh_from_db()
+    assert bob.is_active
+    latest = AuditEntry.objects.first()
+    assert (latest.action, latest.subject, latest.reason) == ("lift ban", f"user {bob.pk}", "")
+
+    # Other edits of a user are not moderation: nothing more in the log.
+    data = _change_form_data(staff_client, bob)
+    data["display_name"] = "Bobby"
+    assert staff_client.post(f"/admin/accounts/user/{bob.pk}/change/", data).status_code == 302
+    assert AuditEntry.objects.count() == 3
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == [
+        "lift ban", "ban", "ban"]

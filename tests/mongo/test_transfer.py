@@ -93,3 +93,45 @@ def test_an_import_that_does_not_match_its_summary_is_refused(mongo_server, tmp_
     url = mongo_server.url(f"im_{secrets.token_hex(6)}")
     with pytest.raises(CommandError, match="expected last seq 4 and 4 messages, found 3 and 3"):
         call_command("im_import_messages", str(dump), "--to", "mongo", "--mongodb-url", url)
+
+
+def test_retention_steps_on_both_stores_and_a_move_keeps_first_seq(mongo_server, tmp_path,
+                                                                    settings):
+    settings.IM_MONGODB_URL = None
+    alice, bob = make_user(), make_user()
+    p = p_channel(alice.id, bob.id)
+    sql = OrmMessageStore()
+    for i in range(7):
+        sql.append([message(p, alice.id, f"p{i}", recipient_id=bob.id)], now_ms=1000 + i)
+    assert sql.expired_channels(before_ts=1000) == []
+    assert sql.expired_channels(before_ts=1004) == [p]
+    # Two per step, oldest first; ts 1004 (seq 5) is not below the cutoff.
+    steps = [sql.expire(p, before_ts=1004, limit=2) for _ in range(3)]
+    assert [(s.deleted, s.first_seq) for s in steps] == [(2, 3), (2, 5), (0, 5)]
+    assert sql.first_seqs([p, "g:999999"]) == {p: 5, "g:999999": 1}
+    assert [m.seq for m in sql.range(p)] == [5, 6, 7]
+    assert sql.expired_channels(before_ts=1004) == []
+
+    dump = tmp_path / "messages.jsonl"
+    _command("im_export_messages", str(dump), "--from", "sql")
+    url = mongo_server.url(f"im_{secrets.token_hex(6)}")
+    out = _command("im_import_messages", str(dump), "--to", "mongo", "--mongodb-url", url)
+    assert "imported 3 messages; verified 3 messages of 1 channels" in out
+    mongo = MongoMessageStore(url)
+    assert mongo.first_seqs([p]) == {p: 5} and mongo.last_seqs([p]) == {p: 7}
+    assert [m.seq for m in mongo.range(p)] == [5, 6, 7]
+    step = mongo.expire(p, before_ts=1006, limit=10)
+    assert (step.deleted, step.first_seq) == (2, 7)
+    assert mongo.expired_channels(before_ts=1006) == []
+    assert [m.seq for m in mongo.range(p)] == [7]
+    (new,) = mongo.append([message(p, bob.id, "after", recipient_id=alice.id)], now_ms=1)
+    assert new.message.seq == 8
+
+    # Back to an empty SQL store: it starts at the same first_seq.
+    back = tmp_path / "back.jsonl"
+    _command("im_export_messages", str(back), "--from", "mongo", "--mongodb-url", url)
+    Message.objects.all().delete()
+    ChannelState.objects.filter(channel=p).update(last_seq=0, last_ts=0, first_seq=1)
+    assert "imported 2 messages; verified 2" in _command(
+        "im_import_messages", str(back), "--to", "sql")
+    assert sql.first_seqs([p]) == {p: 7} and [m.seq for m in sql.range(p)] == [7, 8]

@@ -629,9 +629,17 @@ export class IMClient extends EventTarget {
       this.needBaseline = false;
     }
     this.emit("channels", { channels: listed });
+    for (const entry of reply.channels || []) this.skipRemoved(entry.channel, entry.first_seq);
     for (const [channel, lastSeq] of Object.entries(listed)) {
       if (lastSeq > this.tracker.position(channel)) await this.pull(link, channel);
     }
+  }
+
+  // Seqs below a channel's first_seq were removed by the server's retention policy:
+  // gone, not a hole to wait for or pull.
+  skipRemoved(channel, firstSeq) {
+    if (!Number.isInteger(firstSeq) || firstSeq - 1 <= this.tracker.position(channel)) return;
+    for (const item of this.tracker.advanceTo(channel, firstSeq - 1)) this.emit("message", item);
   }
 
   // Fetch `channel` from the last contiguous seq held up to its last seq.
@@ -650,6 +658,7 @@ export class IMClient extends EventTarget {
       }
       const messages = reply.messages || [];
       this.stats.pulled += messages.length;
+      this.skipRemoved(channel, reply.first_seq);
       for (const frame of messages) this.onMessage(frame);
       const position = this.tracker.position(channel);
       if (!messages.length || position >= (reply.last_seq || 0) || position === after) break;
