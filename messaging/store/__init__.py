@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from functools import cache
 
-from messaging.store.base import AppendResult, MessageStore, NewMessage, StoredMessage
+from messaging.store.base import (
+    AppendResult,
+    MessageQuery,
+    MessageSearch,
+    MessageStore,
+    NewMessage,
+    StoredMessage,
+)
 
-__all__ = ["AppendResult", "MessageStore", "NewMessage", "StoredMessage", "get_store"]
+__all__ = ["AppendResult", "MessageQuery", "MessageSearch", "MessageStore", "NewMessage",
+           "StoredMessage", "get_search", "get_store"]
 
 
 @cache
@@ -32,3 +40,17 @@ def get_store() -> MessageStore:
             window=settings.IM_HOT_WINDOW,
         )
     return store
+
+
+def get_search() -> MessageSearch:
+    """The moderators' search, on the durable store (the hot window holds only each
+    channel's newest messages)."""
+    from django.conf import settings
+
+    from messaging.store.hot import HotWindowStore
+    from messaging.store.orm_search import OrmMessageSearch
+
+    if not settings.IM_MONGODB_URL:
+        return OrmMessageSearch()
+    store = get_store()
+    return store.inner if isinstance(store, HotWindowStore) else store  # MongoMessageStore
