@@ -350,24 +350,25 @@ class MongoMessageStore:
         """Messages matching the query, newest first, without those above their
         channel's mark (written by a batch still in flight, or by a crashed writer
         before its retry): such a page is shorter than `limit`."""
-        conditions: list[dict] = []
+        # One flat document, not an $and of clauses: SecantusDB's planner only uses an
+        # index for an equality on top-level fields (docs/architecture.md).
+        found: dict = {}
         if query.channel is not None:
-            conditions.append({"channel": query.channel})
+            found["channel"] = query.channel
         if query.sender_ids is not None:
-            conditions.append({"sender_id": {"$in": list(query.sender_ids)}})
+            found["sender_id"] = {"$in": list(query.sender_ids)}
         if query.text:
-            conditions.append({"body.text": _contains(query.text)})
+            found["body.text"] = _contains(query.text)
         if query.type:
-            conditions.append({"type": query.type})
+            found["type"] = query.type
         if query.since_ms is not None:
-            conditions.append({"ts": {"$gte": query.since_ms}})
+            found.setdefault("ts", {})["$gte"] = query.since_ms
         if query.until_ms is not None:
-            conditions.append({"ts": {"$lt": query.until_ms}})
+            found.setdefault("ts", {})["$lt"] = query.until_ms
         if query.anything:
-            conditions.append({"$or": [{"channel": query.anything},
-                                       {"sender_id": {"$in": list(query.anything_senders)}},
-                                       {"body.text": _contains(query.anything)}]})
-        found = {"$and": conditions} if conditions else {}
+            found["$or"] = [{"channel": query.anything},
+                            {"sender_id": {"$in": list(query.anything_senders)}},
+                            {"body.text": _contains(query.anything)}]
         docs = list(self.messages.find(found).sort([("ts", -1), ("seq", -1)])
                     .skip(offset).limit(limit))
         marks = self.last_seqs(sorted({d["channel"] for d in docs}))
