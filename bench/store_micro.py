@@ -147,7 +147,7 @@ def mongo_drivers(spec: dict, pairs: list[tuple[int, int]], run: str) -> dict:
         out = []
         for i in range(n):
             a, b = pairs[i % len(pairs)]
-            channel = f"p:{a}:{b}:{tag}"
+            channel = f"p:{min(a, b)}:{max(a, b)}:{tag}"
             marks[channel] = marks.get(channel, 0) + 1
             out.append({"channel": channel, "seq": marks[channel], "ts": 1, "sender_id": a,
                         "client_id": f"{run}{tag}{i}", "type": "text",
@@ -189,7 +189,8 @@ def mongo_drivers(spec: dict, pairs: list[tuple[int, int]], run: str) -> dict:
         samples.setdefault(label, []).append((wall / n * 1e6, cpu / n * 1e6))
 
     def store_append(batch) -> None:
-        durable.append([NewMessage(channel=d["channel"], sender_id=d["sender_id"],
+        durable.append([NewMessage(channel=d["channel"].rsplit(":", 1)[0],
+                                   sender_id=d["sender_id"],
                                    client_id=d["client_id"], type="text", body=d["body"],
                                    recipient_id=d["recipient_id"]) for d in batch],
                        now_ms=time.time_ns() // 1_000_000)
@@ -200,7 +201,14 @@ def mongo_drivers(spec: dict, pairs: list[tuple[int, int]], run: str) -> dict:
             measure(f"mongo_async_b{size}", size, n, lambda b: loop.run_until_complete(
                 async_batch(b, async_channels, async_col)))
             measure(f"store_append_b{size}", size, n, store_append)
-    loop.run_until_complete(async_client.close())
+    async def close() -> None:
+        await async_client.close()
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    loop.run_until_complete(close())
     loop.close()
     out = {}
     for label, runs in samples.items():
