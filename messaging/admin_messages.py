@@ -145,15 +145,10 @@ class MessageAdmin(admin.ModelAdmin):
             return self._redact_selected(request)
         form = MessageSearchForm(request.GET or None)
         found: list[StoredMessage] = []
-        page = 1
-        more = False
-        if form.is_bound and not form.is_valid():
-            pass  # the form shows its errors, and no results
-        else:
-            if form.is_bound:
-                query, page = form.query(), form.cleaned_data["page"] or 1
-            else:
-                query = MessageQuery()
+        page, more = 1, False
+        if not form.is_bound or form.is_valid():  # else the form shows its errors
+            query = form.query() if form.is_bound else MessageQuery()
+            page = (form.cleaned_data["page"] if form.is_bound else None) or 1
             found = get_search().search(query, offset=(page - 1) * PAGE, limit=PAGE + 1)
             more, found = len(found) > PAGE, found[:PAGE]
         context = {
