@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from improto.channels import p_channel
-from messaging.store import NewMessage, get_store
+from messaging.store import MessageQuery, NewMessage, get_search, get_store
 from messaging.store.mongo import MongoMessageStore
 from tests.accounts.factories import make_user
 from tests.realtime.test_store import (  # noqa: F401  (run here on MongoDB)
@@ -94,6 +94,29 @@ def test_a_writer_that_died_before_its_mark_leaves_no_visible_hole_and_no_loss(m
     (retry,) = store.append([message(p, alice.id, "o3", recipient_id=bob.id)], now_ms=300)
     assert (retry.dup, retry.message.seq) == (True, 3)
     assert [m.seq for m in store.range(p)] == [1, 2, 3, 4]
+
+
+def test_the_moderators_search_shows_nothing_above_a_channels_mark(mongo_url):
+    alice, bob = make_user(), make_user()
+    p = p_channel(alice.id, bob.id)
+    store = get_store()
+    store.append([message(p, alice.id, "m1", recipient_id=bob.id)], now_ms=100)
+    # A dead writer's message above the mark: never acked, not to be shown, newest by ts.
+    store.messages.insert_one(
+        {"channel": p, "seq": 2, "ts": 900, "sender_id": alice.id, "client_id": "o2",
+         "type": "text", "body": {"text": "orphan"}, "recipient_id": bob.id,
+         "group_id": None, "target": None, "edited": None, "recalled": None})
+    search = get_search()
+    assert search is store
+    assert [m.seq for m in search.search(MessageQuery())] == [1]
+    assert search.search(MessageQuery(text="ORPH")) == []
+    assert [m.seq for m in search.search(MessageQuery(channel=p, since_ms=100))] == [1]
+    # Once the next writer has rolled the mark over it, it is a message like any other.
+    store.append([message(p, bob.id, "b1", recipient_id=alice.id)], now_ms=150)
+    assert [m.seq for m in search.search(MessageQuery(channel=p))] == [3, 2, 1]
+    assert [m.seq for m in search.search(MessageQuery(text="orph"))] == [2]
+    assert [m.seq for m in search.search(MessageQuery(anything="orph"))] == [2]
+    assert [m.seq for m in search.search(MessageQuery(anything=p), offset=1, limit=1)] == [2]
 
 
 def test_a_retry_whose_first_try_is_above_the_mark_is_acked_once_visible(mongo_url):
