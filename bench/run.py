@@ -442,10 +442,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.docs:
             first = documents[0]
             loads = [d["machine"]["loadavg"][0] for d in documents]
+            commits = ", ".join(sorted({f"`{d['commit'][:12]}`" for d in documents}))
             heading = (
                 f"{len(documents)} run(s) of `--stores {','.join(STORES)}` in mode "
-                f"`{first['mode']}`, {', '.join(d['date'] for d in documents)}, commit "
-                f"`{first['commit'][:12]}`, {first['machine']['cpu']} "
+                f"`{first['mode']}`, {', '.join(d['date'] for d in documents)}, commits "
+                f"{commits}, {first['machine']['cpu']} "
                 f"({first['machine']['cores']} cores); load average at the runs' start "
                 f"{min(loads)} to {max(loads)}. Medians, with the range over the runs.")
             update_stores_docs(ROOT / "docs" / "benchmarks.md", documents, heading)
