@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import tempfile
 import threading
 
@@ -24,6 +25,7 @@ from tests.realtime.test_store import (  # noqa: F401  (run here on MongoDB)
 )
 from tests.site.processes import manage
 from tests.support.django_api import _fast_password_hasher  # noqa: F401
+from tests.support.servers import MongoServer
 
 pytestmark = [pytest.mark.mongo, pytest.mark.django_db(transaction=True)]
 
@@ -148,6 +150,33 @@ def test_idempotency_and_seqs_survive_a_server_restart(mongo_server, mongo_url):
     assert [(r.dup, r.message.seq) for r in results] == [(True, 2), (False, 4)]
     assert results[1].message.ts == 10  # never below an earlier seq's ts
     assert again.last_seqs([p]) == {p: 4}
+
+
+def test_what_was_acked_survives_the_mongodb_server_killed_at_once():
+    """Durable before ack, as far as a process crash goes: every batch append returned
+    (w: majority, j: true) is there after SIGKILL of the server and a restart on its
+    files. A power cut, which also loses the OS's unflushed pages, is not tested here."""
+    alice, bob = make_user(), make_user()
+    p = p_channel(alice.id, bob.id)
+    server = MongoServer()
+    try:
+        url = server.url(f"im_test_mongo_{secrets.token_hex(4)}")
+        store = MongoMessageStore(url)
+        acked = []
+        for i in range(20):
+            batch = [message(p, alice.id, f"k{i}-{k}", recipient_id=bob.id) for k in range(5)]
+            acked += [r.message.seq for r in store.append(batch, now_ms=i)]
+        store.client.close()
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=30)
+        server.start()
+        again = MongoMessageStore(url)
+        assert acked == list(range(1, 101))
+        assert again.last_seqs([p]) == {p: 100}
+        assert [m.seq for m in again.range(p, limit=500)] == acked
+        again.client.close()
+    finally:
+        server.stop()
 
 
 def test_revisions_are_found_counted_and_never_undo_a_recall(mongo_url):
