@@ -146,3 +146,92 @@ def update_docs(doc: Path, document: dict) -> None:
     if not pattern.search(text):
         raise ValueError(f"{doc} has no {TABLE_START} ... {TABLE_END} block")
     doc.write_text(pattern.sub(lambda _m: block, text))
+
+
+STORES_START = "<!-- bench-stores:start -->"
+STORES_END = "<!-- bench-stores:end -->"
+
+
+def _store_label(record: dict) -> str:
+    store = record.get("store", "-")
+    layer = record.get("layer")
+    return f"{store}+{layer}" if layer not in (None, "none", "memory") else store
+
+
+def _figures(record: dict) -> list[tuple[str, float | None, int]]:
+    """(figure, value, decimals) of one record, for the stores' side-by-side table."""
+    name = record["name"]
+    if name == "p2p_throughput":
+        acked, cpu = record.get("acked_per_s"), record.get("server_cpu")
+        return [("acked/s", acked, 0), ("ack p50 ms", record.get("ack_ms_p50"), 0),
+                ("ack p99 ms", record.get("ack_ms_p99"), 0),
+                ("imserver CPU (cores)", cpu, 2),
+                ("msgs per imserver CPU-s", acked / cpu if acked and cpu else None, 0)]
+    if name == "p2p_latency":
+        return [("delivery p50 ms", record.get("delivery_ms_p50"), 1),
+                ("delivery p99 ms", record.get("delivery_ms_p99"), 1)]
+    if name == "group_fanout":
+        return [("deliveries/s", record.get("deliveries_per_s"), 0),
+                ("delivery p99 ms", record.get("delivery_ms_p99"), 0)]
+    if name == "catch_up":
+        return [("sends acked/s (one channel)", record.get("send_acked_per_s"), 0),
+                ("pages read, msgs/s", record.get("catchup_msgs_per_s"), 0)]
+    if name == "connect_storm":
+        return [("auths/s", record.get("auths_per_s"), 0)]
+    if name == "idle_connections":
+        return [("KB per connection", record.get("rss_per_conn_kb"), 1)]
+    return []
+
+
+def _cell(values: list[float], decimals: int) -> str:
+    if not values:
+        return "-"
+    values = sorted(values)
+    middle = values[len(values) // 2] if len(values) % 2 else \
+        (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+
+    def fmt(v: float) -> str:
+        return f"{v:,.{decimals}f}"
+
+    if len(values) == 1:
+        return fmt(middle)
+    return f"{fmt(middle)} ({fmt(values[0])}-{fmt(values[-1])})"
+
+
+def stores_table(documents: list[dict]) -> str:
+    """The stores side by side, one column each: every figure of every scenario, the
+    median over the runs given (with their range when there are several)."""
+    stores: list[str] = []
+    cells: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    decimals: dict[tuple[str, str, str], int] = {}
+    for document in documents:
+        for record in document["scenarios"]:
+            if record["name"] in ("raw_relay", "deployment") or "error" in record:
+                continue
+            store = _store_label(record)
+            if store not in stores:
+                stores.append(store)
+            label = record["name"] + (f" @{record['rate']}/s" if "rate" in record
+                                      and record["name"] == "p2p_latency" else "")
+            transport = record["transport"]
+            for figure, value, digits in _figures(record):
+                key = (label, transport, figure)
+                decimals[key] = digits
+                if value is not None:
+                    cells.setdefault(key, {}).setdefault(store, []).append(value)
+    lines = ["| scenario | transport | figure | " + " | ".join(stores) + " |",
+             "|" + "---|" * (3 + len(stores))]
+    for key, by_store in cells.items():
+        row = [*key] + [_cell(by_store.get(s, []), decimals[key]) for s in stores]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def update_stores_docs(doc: Path, documents: list[dict], heading: str) -> None:
+    """Replace the stores' side-by-side block of docs/benchmarks.md."""
+    text = doc.read_text()
+    block = "\n".join([STORES_START, heading, "", stores_table(documents), STORES_END])
+    pattern = re.compile(re.escape(STORES_START) + ".*?" + re.escape(STORES_END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{doc} has no {STORES_START} ... {STORES_END} block")
+    doc.write_text(pattern.sub(lambda _m: block, text))

@@ -41,7 +41,7 @@ from bench.deploy import (
     pg_base_url,
     raise_nofile,
 )
-from bench.report import failures, text_table, update_docs
+from bench.report import failures, stores_table, text_table, update_docs, update_stores_docs
 from bench.scrape import Scraper
 from bench.scrape import plot as plot_scrapes
 
@@ -409,6 +409,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--report", metavar="JSON",
                         help="run nothing: print the table of an earlier run's JSON "
                              "(and with --docs, put it in docs/benchmarks.md and the PNGs)")
+    parser.add_argument("--stores-table", nargs="+", metavar="JSON",
+                        help="run nothing: the stores side by side from earlier runs' JSON "
+                             "(medians and ranges over the runs; with --docs, into "
+                             "docs/benchmarks.md between the bench-stores markers)")
     parser.add_argument("--set", action="append", default=[], metavar="SCENARIO.KEY=VALUE",
                         help="override a parameter, e.g. --set p2p_throughput.pairs=100")
     return parser.parse_args(argv)
@@ -432,6 +436,22 @@ def main(argv: list[str] | None = None) -> int:
         return resize.main(argv[1:])
     args = parse_args(argv)
     os.chdir(ROOT)
+    if args.stores_table:
+        documents = [json.loads(Path(f).read_text()) for f in args.stores_table]
+        print(stores_table(documents))
+        if args.docs:
+            first = documents[0]
+            loads = [d["machine"]["loadavg"][0] for d in documents]
+            commits = ", ".join(sorted({f"`{d['commit'][:12]}`" for d in documents}))
+            heading = (
+                f"{len(documents)} run(s) of `--stores {','.join(STORES)}` in mode "
+                f"`{first['mode']}`, {', '.join(d['date'] for d in documents)}, commits "
+                f"{commits}, {first['machine']['cpu']} "
+                f"({first['machine']['cores']} cores); load average at the runs' start "
+                f"{min(loads)} to {max(loads)}. Medians, with the range over the runs.")
+            update_stores_docs(ROOT / "docs" / "benchmarks.md", documents, heading)
+            log("updated the stores' table of docs/benchmarks.md")
+        return 1 if any(failures(d["scenarios"]) for d in documents) else 0
     if args.report:
         document = json.loads(Path(args.report).read_text())
         print(text_table(document["scenarios"]))

@@ -430,10 +430,6 @@ IM_PUSH_ENABLED = _env_bool("IM_PUSH_ENABLED", True)
 if IM_PUSH_RETRY_MAX_S < IM_PUSH_RETRY_BASE_S:
     raise ImproperlyConfigured("IM_PUSH_RETRY_MAX_S must be at least IM_PUSH_RETRY_BASE_S")
 
-# --- MongoDB message store (optional) --------------------------------------------------
-
-IM_MONGODB_URL = _env("IM_MONGODB_URL")
-
 # --- REST --------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -8,7 +8,10 @@ created by users through the API (with their channel), not here.
 
 from django.contrib import admin
 
-from messaging import admin_moderation  # noqa: F401  (messages, reports, audit log)
+from messaging import (  # noqa: F401  (registered there)
+    admin_messages,  # the message browser
+    admin_moderation,  # reports, audit log
+)
 from messaging.models import Group, Membership
 from messaging.services.groups import group_repair
 

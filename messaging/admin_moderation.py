@@ -1,25 +1,21 @@
-"""Moderation in the admin: find messages, redact them, work the report queue, and
-read the audit log. Every action goes through messaging.services.moderation, which
-writes the audit entry with it."""
+"""Moderation in the admin: work the report queue and read the audit log (finding and
+redacting messages is the message browser's, messaging.admin_messages). Every action
+goes through messaging.services.moderation, which writes the audit entry with it."""
 
 from __future__ import annotations
 
-import time
-
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from accounts.services import user_deactivate
-from messaging.models import AuditEntry, Message, Report
-from messaging.services.moderation import (
-    BAN,
-    ModerationRefused,
-    audit,
-    message_redact,
-    report_close,
-)
+from messaging.admin_messages import given_reason, preview, redact_message, sent, state
+from messaging.models import AuditEntry, Report
+from messaging.services.moderation import BAN, audit, report_close
 from messaging.store import get_store
 
 
@@ -28,105 +24,50 @@ class ReasonForm(ActionForm):
                              help_text="Why (kept in the audit log)")
 
 
-def _reason(request) -> str:
-    return (request.POST.get("reason") or "").strip()
-
-
-class SentWithin(admin.SimpleListFilter):
-    title = "sent"
-    parameter_name = "within"
-    CHOICES = {"1h": 3600, "1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
-
-    def lookups(self, request, model_admin):
-        return [("1h", "in the last hour"), ("1d", "in the last day"),
-                ("7d", "in the last 7 days"), ("30d", "in the last 30 days")]
-
-    def queryset(self, request, queryset):
-        seconds = self.CHOICES.get(self.value() or "")
-        if seconds is None:
-            return queryset
-        return queryset.filter(ts__gte=int((time.time() - seconds) * 1000))
-
-
-def _redact(request, channel: str, seq: int) -> bool:
-    try:
-        message_redact(moderator_id=request.user.pk, channel=channel, seq=seq,
-                       reason=_reason(request))
-    except ModerationRefused as refused:
-        messages.error(request, f"{channel}#{seq}: {refused}")
-        return False
-    return True
-
-
-@admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    """Messages are the log of their channels: found and redacted here, never edited."""
-
-    list_display = ["channel", "seq", "sender", "type", "preview", "sent", "state"]
-    list_select_related = ["sender"]
-    list_filter = [SentWithin, "type"]
-    search_fields = ["=channel", "sender__username", "body__text"]
-    search_help_text = "Channel (exact, e.g. g:9 or p:3:7), sender's username, or text."
-    ordering = ["-ts", "channel", "-seq"]
-    action_form = ReasonForm
-    actions = ["redact"]
-    show_full_result_count = False
-
-    @admin.display(description="text")
-    def preview(self, obj: Message) -> str:
-        text = obj.body.get("text") or obj.body.get("emoji") or obj.body.get("caption") or ""
-        return text[:80]
-
-    @admin.display(description="sent (UTC)")
-    def sent(self, obj: Message) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(obj.ts / 1000))
-
-    @admin.display(description="state")
-    def state(self, obj: Message) -> str:
-        if obj.recalled is not None:
-            return "recalled"
-        return "edited" if obj.edited is not None else ""
-
-    @admin.action(description="Redact: recall as moderator, on every member's screen")
-    def redact(self, request, queryset):
-        done = sum(_redact(request, m.channel, m.seq) for m in queryset)
-        if done:
-            messages.success(request, f"{done} message(s) redacted")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
-    list_display = ["id", "channel", "seq", "reporter", "reason", "state", "created_at",
-                    "handled_by"]
+    list_display = ["id", "channel", "seq", "message_link", "reporter", "reason", "state",
+                    "created_at", "handled_by"]
     list_filter = ["state"]
     list_select_related = ["reporter", "handled_by"]
     search_fields = ["=channel", "reporter__username", "reason"]
     action_form = ReasonForm
     actions = ["dismiss", "redact", "ban_sender"]
-    readonly_fields = ["reporter", "channel", "seq", "reason", "state", "created_at",
-                       "handled_by", "handled_at"]
+    readonly_fields = ["reporter", "channel", "seq", "reported_message", "reason", "state",
+                       "created_at", "handled_by", "handled_at"]
+
+    @admin.display(description="message")
+    def message_link(self, report: Report) -> str:
+        """A link to the message in the browser (which reads it from the store)."""
+        url = reverse("admin:messaging_message_view")
+        query = urlencode({"channel": report.channel, "seq": report.seq})
+        return format_html('<a href="{}?{}">view</a>', url, query)
+
+    @admin.display(description="reported message")
+    def reported_message(self, report: Report) -> str:
+        """The message as the store holds it now (SQL or MongoDB alike)."""
+        found = get_store().find([(report.channel, report.seq)])
+        message = found.get((report.channel, report.seq))
+        if message is None:
+            return "(not found)"
+        sender = get_user_model().objects.filter(pk=message.sender_id).first()
+        return format_html("{}: \u201c{}\u201d, sent {} UTC{} ({})", sender or message.sender_id,
+                           preview(message), sent(message.ts),
+                           f", {state(message)}" if state(message) else "",
+                           self.message_link(report))
 
     @admin.action(description="Dismiss: nothing to do")
     def dismiss(self, request, queryset):
         for report in queryset.filter(state=Report.OPEN):
             report_close(report=report, moderator_id=request.user.pk, state=Report.DISMISSED,
-                         reason=_reason(request))
+                         reason=given_reason(request))
 
     @admin.action(description="Redact the reported message")
     def redact(self, request, queryset):
         for report in queryset.filter(state=Report.OPEN):
-            if _redact(request, report.channel, report.seq):
+            if redact_message(request, report.channel, report.seq):
                 report_close(report=report, moderator_id=request.user.pk,
-                             state=Report.REDACTED, reason=_reason(request))
+                             state=Report.REDACTED, reason=given_reason(request))
 
     @admin.action(description="Ban the sender of the reported message")
     def ban_sender(self, request, queryset):
@@ -138,9 +79,9 @@ class ReportAdmin(admin.ModelAdmin):
             if sender is not None:
                 user_deactivate(user=sender)
                 audit(moderator_id=request.user.pk, action=BAN, subject=f"user {sender.pk}",
-                      reason=_reason(request) or f"report {report.pk}")
+                      reason=given_reason(request) or f"report {report.pk}")
             report_close(report=report, moderator_id=request.user.pk, state=Report.BANNED,
-                         reason=_reason(request))
+                         reason=given_reason(request))
 
     def has_add_permission(self, request):
         return False

@@ -6,14 +6,16 @@ from functools import cache
 
 from messaging.store.base import (
     AppendResult,
+    MessageQuery,
+    MessageSearch,
     MessageStore,
     NewMessage,
     RetentionStep,
     StoredMessage,
 )
 
-__all__ = ["AppendResult", "MessageStore", "NewMessage", "RetentionStep", "StoredMessage",
-           "get_store"]
+__all__ = ["AppendResult", "MessageQuery", "MessageSearch", "MessageStore", "NewMessage",
+           "RetentionStep", "StoredMessage", "get_search", "get_store"]
 
 
 @cache
@@ -39,3 +41,17 @@ def get_store() -> MessageStore:
             window=settings.IM_HOT_WINDOW,
         )
     return store
+
+
+def get_search() -> MessageSearch:
+    """The moderators' search, on the durable store (the hot window holds only each
+    channel's newest messages)."""
+    from django.conf import settings
+
+    from messaging.store.hot import HotWindowStore
+    from messaging.store.orm_search import OrmMessageSearch
+
+    if not settings.IM_MONGODB_URL:
+        return OrmMessageSearch()
+    store = get_store()
+    return store.inner if isinstance(store, HotWindowStore) else store  # MongoMessageStore

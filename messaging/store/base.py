@@ -55,6 +55,22 @@ class StoredMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """What a moderator looks for (the admin's message browser); every part given
+    must match. `anything` is the one search box: the channel exactly, a sender among
+    `anything_senders`, or words of the text."""
+
+    channel: str | None = None
+    sender_ids: tuple[int, ...] | None = None  # None: any sender; (): nobody
+    text: str | None = None  # in the body's text, any case
+    type: str | None = None
+    since_ms: int | None = None  # ts >= since_ms
+    until_ms: int | None = None  # ts < until_ms
+    anything: str | None = None
+    anything_senders: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AppendResult:
     message: StoredMessage
     dup: bool  # True when (channel, sender, client id) was already stored
@@ -119,3 +135,11 @@ class MessageStore(Protocol):
 class RetentionStep:
     deleted: int  # messages removed by this step (0: nothing left to remove)
     first_seq: int  # the channel's first_seq after it
+
+
+class MessageSearch(Protocol):
+    def search(self, query: MessageQuery, *, offset: int = 0, limit: int = 100
+               ) -> list[StoredMessage]:
+        """Visible messages matching the query, newest first (ts, then seq, descending),
+        skipping `offset` of them. For moderators, not for the message path: a store
+        may scan to answer it."""

@@ -55,8 +55,7 @@ async def test_reports_over_rest(server):
     assert status == 401
 
 
-# Not in the MongoDB pass: its end searches the admin's message browser, which reads
-# the SQL table (docs/architecture.md, The MongoDB message store).
+@pytest.mark.mongo
 async def test_moderator_redacts_a_reported_message_on_every_screen(server):
     word = secrets.token_hex(6)
     alice, bob, carol, group, a, ack = await _group_with_message(server, f"buy {word} now")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import tempfile
 import threading
 
@@ -13,7 +14,7 @@ import pytest
 from django.db import connection
 
 from improto.channels import p_channel
-from messaging.store import NewMessage, get_store
+from messaging.store import MessageQuery, NewMessage, get_search, get_store
 from messaging.store.mongo import MongoMessageStore
 from tests.accounts.factories import make_user
 from tests.realtime.test_store import (  # noqa: F401  (run here on MongoDB)
@@ -24,6 +25,7 @@ from tests.realtime.test_store import (  # noqa: F401  (run here on MongoDB)
 )
 from tests.site.processes import manage
 from tests.support.django_api import _fast_password_hasher  # noqa: F401
+from tests.support.servers import MongoServer
 
 pytestmark = [pytest.mark.mongo, pytest.mark.django_db(transaction=True)]
 
@@ -96,6 +98,29 @@ def test_a_writer_that_died_before_its_mark_leaves_no_visible_hole_and_no_loss(m
     assert [m.seq for m in store.range(p)] == [1, 2, 3, 4]
 
 
+def test_the_moderators_search_shows_nothing_above_a_channels_mark(mongo_url):
+    alice, bob = make_user(), make_user()
+    p = p_channel(alice.id, bob.id)
+    store = get_store()
+    store.append([message(p, alice.id, "m1", recipient_id=bob.id)], now_ms=100)
+    # A dead writer's message above the mark: never acked, not to be shown, newest by ts.
+    store.messages.insert_one(
+        {"channel": p, "seq": 2, "ts": 900, "sender_id": alice.id, "client_id": "o2",
+         "type": "text", "body": {"text": "orphan"}, "recipient_id": bob.id,
+         "group_id": None, "target": None, "edited": None, "recalled": None})
+    search = get_search()
+    assert search is store
+    assert [m.seq for m in search.search(MessageQuery())] == [1]
+    assert search.search(MessageQuery(text="ORPH")) == []
+    assert [m.seq for m in search.search(MessageQuery(channel=p, since_ms=100))] == [1]
+    # Once the next writer has rolled the mark over it, it is a message like any other.
+    store.append([message(p, bob.id, "b1", recipient_id=alice.id)], now_ms=150)
+    assert [m.seq for m in search.search(MessageQuery(channel=p))] == [3, 2, 1]
+    assert [m.seq for m in search.search(MessageQuery(text="orph"))] == [2]
+    assert [m.seq for m in search.search(MessageQuery(anything="orph"))] == [2]
+    assert [m.seq for m in search.search(MessageQuery(anything=p), offset=1, limit=1)] == [2]
+
+
 def test_a_retry_whose_first_try_is_above_the_mark_is_acked_once_visible(mongo_url):
     alice, bob = make_user(), make_user()
     p = p_channel(alice.id, bob.id)
@@ -125,6 +150,33 @@ def test_idempotency_and_seqs_survive_a_server_restart(mongo_server, mongo_url):
     assert [(r.dup, r.message.seq) for r in results] == [(True, 2), (False, 4)]
     assert results[1].message.ts == 10  # never below an earlier seq's ts
     assert again.last_seqs([p]) == {p: 4}
+
+
+def test_what_was_acked_survives_the_mongodb_server_killed_at_once():
+    """Durable before ack, as far as a process crash goes: every batch append returned
+    (w: majority, j: true) is there after SIGKILL of the server and a restart on its
+    files. A power cut, which also loses the OS's unflushed pages, is not tested here."""
+    alice, bob = make_user(), make_user()
+    p = p_channel(alice.id, bob.id)
+    server = MongoServer()
+    try:
+        url = server.url(f"im_test_mongo_{secrets.token_hex(4)}")
+        store = MongoMessageStore(url)
+        acked = []
+        for i in range(20):
+            batch = [message(p, alice.id, f"k{i}-{k}", recipient_id=bob.id) for k in range(5)]
+            acked += [r.message.seq for r in store.append(batch, now_ms=i)]
+        store.client.close()
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=30)
+        server.start()
+        again = MongoMessageStore(url)
+        assert acked == list(range(1, 101))
+        assert again.last_seqs([p]) == {p: 100}
+        assert [m.seq for m in again.range(p, limit=500)] == acked
+        again.client.close()
+    finally:
+        server.stop()
 
 
 def test_revisions_are_found_counted_and_never_undo_a_recall(mongo_url):
