@@ -561,6 +561,10 @@ IM_DRAIN_S = _env_int("IM_DRAIN_S", 10, minimum=1)
 # Authentications a node admits per second (a burst of as many); beyond, `auth` gets
 # error/rate_limited with retry_ms and the connection is closed.
 IM_AUTH_RATE = _env_int("IM_AUTH_RATE", 500, minimum=1)
+# `imserver --workers N`: N node processes sharing the listening ports (SO_REUSEPORT),
+# one cluster through Redis. More than one needs IM_REDIS_URL and a database other
+# than SQLite (imserver refuses otherwise).
+IM_WORKERS = _env_int("IM_WORKERS", 1, minimum=1)
 
 # --- public addresses (GET /api/gateway/; never taken from a request) ---------------
 

@@ -104,7 +104,11 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
                 reset(writer.transport)
 
 
-async def start_tcp_server(host: str, port: int) -> asyncio.Server:
+async def start_tcp_server(host: str, port: int, *,
+                           sock: socket.socket | None = None) -> asyncio.Server:
+    """Listen on (host, port), or on `sock`, a listening socket shared with other workers."""
+    if sock is not None:
+        return await asyncio.start_server(handle_connection, sock=sock, limit=READ_CHUNK)
     return await asyncio.start_server(
         handle_connection, host, port, limit=READ_CHUNK, reuse_address=True, backlog=LISTEN_BACKLOG
     )
