@@ -43,6 +43,7 @@ class ImServer(Server):
         http_socket: socket.socket | None = None,
         tcp_socket: socket.socket | None = None,
         worker: int | None = None,
+        private_endpoints: tuple[str, ...] = (),
         **kwargs,
     ) -> None:
         # Autobahn applies these to both directions: they bound what the server
@@ -60,7 +61,9 @@ class ImServer(Server):
         self.http_socket = http_socket
         self.tcp_socket = tcp_socket
         self.worker = worker
+        self.private_endpoints = list(private_endpoints)  # this worker's own HTTP port
         self._shared_http_port = None
+        self._shared_http_address: tuple[str, int] | None = None
         self.tcp_server: asyncio.Server | None = None
         self.node: Node | None = None
         self._stopping = False
@@ -99,8 +102,9 @@ class ImServer(Server):
 
         if self.http_socket is not None:
             # Daphne listens on endpoint strings, and Twisted's string for an adopted
-            # socket takes IPv4 only: the shared socket is adopted here instead.
-            self.endpoints = []
+            # socket takes IPv4 only: the shared socket is adopted here instead, and
+            # Daphne listens on this worker's own port, if it has one.
+            self.endpoints = self.private_endpoints
             reactor.callWhenRunning(self._adopt_http_socket)
         reactor.callWhenRunning(lambda: asyncio.ensure_future(self._start_extras()))
         super().run()
@@ -113,6 +117,7 @@ class ImServer(Server):
         port = reactor.adoptStreamPort(sock.fileno(), sock.family, self.http_factory)
         sock.close()  # Twisted listens on its own duplicate of the descriptor
         self._shared_http_port = port
+        self._shared_http_address = (port.getHost().host, port.getHost().port)
         self.listen_success(port)
 
     async def _start_extras(self) -> None:
@@ -124,7 +129,8 @@ class ImServer(Server):
                 tcp_address = self.tcp_server.sockets[0].getsockname()[:2]
             while not self.listening_addresses:
                 await asyncio.sleep(0.01)  # Daphne's own listen is a Twisted deferred
-            http_address = self.listening_addresses[0]
+            # The shared port is the node's public one; a worker's own is for probes.
+            http_address = self._shared_http_address or self.listening_addresses[0]
             self.node = await self._build_node(http_address)
             await self.node.start(ws=gateway.public_ws_url(http_address),
                                   tcp=gateway.public_tcp(tcp_address))

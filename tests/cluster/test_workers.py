@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,23 @@ async def auth_on_another_node(server: ImServer, token: str, transport: str, avo
     raise AssertionError(f"50 connections, all on {avoid}")
 
 
+def free_port_pair() -> int:
+    """A port p such that p and p + 1 are free (as far as a bind can tell)."""
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            if port >= 65535:
+                continue
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no two free ports in a row")
+
+
 @pytest.fixture
 def workers_deployment():
     if postgres_base_url() is None:
@@ -95,11 +114,19 @@ def workers_deployment():
 async def test_two_workers_share_the_ports_and_their_clients_talk_and_stop_together(
         workers_deployment):
     dep, _ = workers_deployment
-    server = ImServer.start(dep.env, workers=2)
+    own_port = free_port_pair()
+    server = ImServer.start(dep.env | {"IM_WORKER_HTTP_PORT": str(own_port)}, workers=2)
     dep.servers.append(server)
     nodes = await nodes_answering(server, 2)
     pids = worker_pids(server)
     assert sorted(pids) == [0, 1] and len(nodes) == 2
+    # Each worker also answers on a port of its own (probes, metrics), as itself.
+    for index in (0, 1):
+        base = f"http://127.0.0.1:{own_port + index}"
+        _, ready = await ahttp(base, "GET", "/api/ready/")
+        assert ready["node"].endswith(f"/{index}") and ready["node"] in nodes
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+            assert response.status == 200 and b"im_cluster_nodes" in response.read()
 
     alice, bob = await make_user(server.base_url), await make_user(server.base_url)
     sender = await connect(server, "tcp")

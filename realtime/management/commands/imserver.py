@@ -92,8 +92,14 @@ class Command(BaseCommand):
             server_started.send(None)
             print(f"{WORKER_READY} index={index} pid={os.getpid()}", flush=True)
 
+        private = ()
+        if settings.IM_WORKER_HTTP_PORT:
+            private = tuple(
+                f"{endpoint}:backlog={LISTEN_BACKLOG}" for endpoint in
+                build_endpoint_description_strings(host=host,
+                                                   port=settings.IM_WORKER_HTTP_PORT + index))
         self._serve(host, http_port, tcp_port, ready=ready, worker=index,
-                    http_socket=http_socket, tcp_socket=tcp_socket)
+                    http_socket=http_socket, tcp_socket=tcp_socket, private_endpoints=private)
 
     def _serve(self, host: str, http_port: int, tcp_port: int | None, *, ready=None,
                **shared) -> None:
