@@ -13,6 +13,7 @@ every two-node record `ratio`: its throughput over the median of the one-node ru
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Callable
 
@@ -46,7 +47,8 @@ def run_scale(*, start_server: Callable, stop_server: Callable, generate: Callab
             stop_server(server)
         if "error" not in figures and figures.get("server_cpu"):
             figures["per_cpu_s"] = round(figures["acked_per_s"] / figures["server_cpu"], 1)
-        record({**base, "nodes": nodes, "round": round_}, figures)
+        record({**base, "nodes": nodes, "round": round_,
+                "loadavg_before": round(os.getloadavg()[0], 2)}, figures)
 
 
 def add_ratios(records: list[dict]) -> None:
