@@ -5,8 +5,11 @@ ports) and a node of the cluster; the workers share the listening ports
 (realtime/transport/shared_ports.py), and the router carries messages between them.
 The supervisor serves nothing itself and touches no database: it starts the workers,
 says `imserver ready` once all of them are, passes SIGTERM and SIGINT on (each worker
-drains as a lone node would), restarts a worker that dies unexpectedly after a
-backoff, and exits once every worker has stopped.
+drains as a lone node would), and exits once every worker has stopped. Until then it
+keeps N workers running: a worker that dies (a crash, SIGKILL) is started again after
+a backoff; one that stopped cleanly on its own (drained by `imcluster drain`, or a
+SIGTERM sent to it alone) is started again at once, on the code now on disk: a
+rolling restart of one machine's workers.
 """
 
 from __future__ import annotations
@@ -107,9 +110,14 @@ class Supervisor:
 
     def _schedule_restart(self, worker: Worker, now: float) -> None:
         code = worker.proc.returncode
+        worker.proc = None
+        if code == 0:  # drained and stopped on request
+            worker.backoff_s = RESTART_INITIAL_S
+            worker.restart_at = now
+            self.say(f"worker {worker.index} stopped; starting it again")
+            return
         if now - worker.started >= STABLE_S:
             worker.backoff_s = RESTART_INITIAL_S
-        worker.proc = None
         worker.restart_at = now + worker.backoff_s
         self.say(f"worker {worker.index} exited with {code}; restarting it in "
                  f"{worker.backoff_s:g} s")

@@ -200,6 +200,34 @@ async def test_a_killed_worker_is_restarted_and_its_clients_lose_nothing(workers
             await client.close()
 
 
+@pytest.mark.server
+async def test_a_draining_worker_takes_no_new_connections_and_is_started_again(
+        workers_deployment):
+    dep, _ = workers_deployment
+    server = ImServer.start(dep.env, workers=2)
+    dep.servers.append(server)
+    nodes = await nodes_answering(server, 2)
+    alice = await make_user(server.base_url)
+    first = await connect(server, "tcp")
+    one = (await first.auth(alice.token, device="first"))["node"]
+    index = int(one.rsplit("/", 1)[1])
+    pid = worker_pids(server)[index]
+    os.kill(pid, signal.SIGTERM)  # that worker alone drains, as `imcluster drain` does
+    frame = await first.expect("offline")
+    (other,) = nodes - {one}
+    assert frame["reason"] == "shutdown" and frame["reconnect"] is not None
+    # The client keeps its end open, so the worker waits (IM_DRAIN_S) out of the ring;
+    # meanwhile every new connection on the shared ports lands on the other worker.
+    for i in range(8):
+        client = await connect(server, "tcp" if i % 2 else "ws")
+        assert (await client.auth(alice.token, device=f"d{i}"))["node"] == other
+        await client.close()
+    await first.close()
+    await until(lambda: index in worker_pids(server) and worker_pids(server)[index] != pid,
+                timeout=20, what="the drained worker started again")
+    assert await nodes_answering(server, 2) == nodes
+
+
 @pytest.mark.embedded
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_workers_on_the_embedded_defaults_are_refused_clearly(tmp_path, how):
