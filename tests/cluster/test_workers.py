@@ -208,6 +208,7 @@ async def test_a_draining_worker_takes_no_new_connections_and_is_started_again(
     dep.servers.append(server)
     nodes = await nodes_answering(server, 2)
     alice = await make_user(server.base_url)
+    others = [await make_user(server.base_url) for _ in range(12)]
     first = await connect(server, "tcp")
     one = (await first.auth(alice.token, device="first"))["node"]
     index = int(one.rsplit("/", 1)[1])
@@ -218,14 +219,21 @@ async def test_a_draining_worker_takes_no_new_connections_and_is_started_again(
     assert frame["reason"] == "shutdown" and frame["reconnect"] is not None
     # The client keeps its end open, so the worker waits (IM_DRAIN_S) out of the ring;
     # meanwhile every new connection on the shared ports lands on the other worker.
-    for i in range(8):
+    kept = []
+    for i, account in enumerate(others):
         client = await connect(server, "tcp" if i % 2 else "ws")
-        assert (await client.auth(alice.token, device=f"d{i}"))["node"] == other
-        await client.close()
+        assert (await client.auth(account.token))["node"] == other
+        kept.append(client)
     await first.close()
     await until(lambda: index in worker_pids(server) and worker_pids(server)[index] != pid,
                 timeout=20, what="the drained worker started again")
     assert await nodes_answering(server, 2) == nodes
+    # Back in the ring, it is the owner of about half of those users again; the other
+    # worker sends none of them away: they would dial the same ports.
+    for client in kept:
+        await client.send({"type": "heartbeat"})
+        assert (await client.recv())["type"] == "heartbeat"
+        await client.close()
 
 
 @pytest.mark.embedded
