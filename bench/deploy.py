@@ -85,6 +85,22 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and of its live descendants: a server run with
+    `--workers N` is a supervisor and N workers."""
+    total = process_cpu_s(pid)
+    try:
+        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    except OSError:
+        return total
+    for child in children:
+        try:
+            total += process_tree_cpu_s(int(child))
+        except OSError:
+            pass  # it exited meanwhile
+    return total
+
+
 class Process:
     """A child process we started: stopped by its own pid, never by name."""
 
@@ -99,10 +115,12 @@ class Process:
 
 
 class BenchServer(Process):
-    def __init__(self, env: dict, log_path: Path, timeout: float = 90) -> None:
+    def __init__(self, env: dict, log_path: Path, timeout: float = 90, *,
+                 workers: int | None = None) -> None:
         self.log = open(log_path, "a", buffering=1)  # noqa: SIM115 - closed in stop()
         self.proc, parts = start_imserver(env, stderr=self.log, log=self.log,
-                                          preexec_fn=raise_nofile, timeout=timeout)
+                                          preexec_fn=raise_nofile, workers=workers,
+                                          timeout=timeout)
         self.http = parts["http"]
         self.tcp = parts["tcp"]
         self.ws = f"ws://{self.http}/ws/"
@@ -227,8 +245,9 @@ class Deployment:
         self.manage(["shell", "-c", "from bench.seed import main; main()"], env=env)
         return json.loads(out.read_text())
 
-    def start_server(self) -> BenchServer:
-        server = BenchServer(self.env, self.log_dir / f"{self.name}-server.log")
+    def start_server(self, *, workers: int | None = None) -> BenchServer:
+        server = BenchServer(self.env, self.log_dir / f"{self.name}-server.log",
+                             workers=workers)
         self.servers.append(server)
         return server
 

@@ -77,6 +77,16 @@ def row(record: dict) -> list[str]:
         throughput = f"{_n(record.get('auths_per_s'))} auths/s"
         latency = "auth " + _ms(record, "auth_ms")
         notes = f"{record['authenticated']}/{record['connections']} ok, {record['failures']} failed"
+    elif name == "scale":
+        nodes = record["nodes"]
+        label = f"scale ({nodes} node{'s' if nodes > 1 else ''})"
+        throughput = f"{_n(record.get('acked_per_s'))} acked/s"
+        latency = "ack " + _ms(record, "ack_ms")
+        notes = (f"server cpu {record.get('server_cpu', '-')}, "
+                 f"{_n(record.get('per_cpu_s'))} acked per server cpu-s")
+        if record.get("ratio") is not None:
+            notes += (f"; x{record['ratio']:.2f} of 1 node "
+                      f"(x{record.get('per_cpu_ratio') or 0:.2f} per cpu-s)")
     elif name == "catch_up":
         throughput = f"{_n(record.get('catchup_msgs_per_s'))} msgs/s"
         latency = f"{record['catchup_s']:.2f} s to catch up"

@@ -42,13 +42,16 @@ from bench.deploy import (
     raise_nofile,
 )
 from bench.report import failures, stores_table, text_table, update_docs, update_stores_docs
+from bench.scenarios.scale import add_ratios, run_scale, users_needed
 from bench.scrape import Scraper
 from bench.scrape import plot as plot_scrapes
 
 TRANSPORTS = ("tcp", "ws")
 STORES = ("embedded", "pg-redis", "pg-mongo-redis")
 SCENARIO_ORDER = ("raw_relay", "p2p_throughput", "p2p_latency", "group_fanout", "catch_up",
-                  "connect_storm", "idle_connections")
+                  "connect_storm", "idle_connections", "scale")
+# Runs on this deployment only: two nodes of one cluster need PostgreSQL and Redis.
+SCALE_STORE = "pg-redis"
 
 # Parameters of each mode. p2p_latency runs once per rate; raw_relay runs the
 # p2p_throughput and group_fanout workloads with the same parameters as the server.
@@ -61,6 +64,7 @@ FULL = {
                          "concurrency": 50},
     "connect_storm": {"connections": 2000},
     "catch_up": {"messages": 10000, "window": 256, "page": 500},
+    "scale": {"pairs": 50, "window": 64, "duration": 10, "warmup": 2, "rounds": 2},
 }
 QUICK = {
     "p2p_throughput": {"pairs": 10, "window": 32, "duration": 3, "warmup": 0.5},
@@ -70,11 +74,12 @@ QUICK = {
     "idle_connections": {"connections": 300, "hold": 4, "heartbeat": 2, "probe": 100},
     "connect_storm": {"connections": 200},
     "catch_up": {"messages": 1000, "window": 256, "page": 500},
+    "scale": {"pairs": 10, "window": 32, "duration": 3, "warmup": 1, "rounds": 1},
 }
 # What --profile records the server under.
 PROFILED = ("p2p_throughput", "p2p_latency", "group_fanout", "connect_storm")
 # The quick mode's PostgreSQL + Redis case: one throughput run on TCP.
-QUICK_PG = {("p2p_throughput", "tcp")}
+QUICK_PG = {("p2p_throughput", "tcp"), ("scale", "tcp")}
 
 
 def log(message: str) -> None:
@@ -253,6 +258,8 @@ def plan_users(params: dict, scenarios, transports) -> tuple[int, dict, list]:
             take(("group_fanout", transport), members)
         if "catch_up" in scenarios:
             take(("catch_up", transport), 2)
+        if "scale" in scenarios:
+            take(("scale", transport), users_needed(params["scale"]))
     shared = 0
     if "idle_connections" in scenarios:
         shared = 1 + params["idle_connections"]["connections"]
@@ -267,7 +274,8 @@ def plan_users(params: dict, scenarios, transports) -> tuple[int, dict, list]:
 def run_deployment(runner: Runner, name: str, params: dict, scenarios, transports,
                    only: set | None = None) -> None:
     """Every scenario on one deployment (embedded, or PostgreSQL + Redis)."""
-    wanted = [s for s in SCENARIO_ORDER if s in scenarios and s != "raw_relay"]
+    wanted = [s for s in SCENARIO_ORDER if s in scenarios and s != "raw_relay"
+              and (s != "scale" or name == SCALE_STORE)]
     if not wanted:
         return
 
@@ -291,7 +299,16 @@ def run_deployment(runner: Runner, name: str, params: dict, scenarios, transport
             return users[start : start + size]
 
         for transport in transports:
-            todo = per_transport[transport]
+            todo = [s for s in per_transport[transport] if s != "scale"]
+            if "scale" in per_transport[transport]:
+                log(f"{name}: scale on {transport}: 1 node, then 2, "
+                    f"{params['scale'].get('rounds', 1)} round(s)")
+                run_scale(start_server=dep.start_server, stop_server=dep.stop_server,
+                          generate=runner.generate, record=runner.record,
+                          base={"name": "scale", "transport": transport, "store": dep.store,
+                                "layer": dep.layer, "loadavg_before": _loadavg()},
+                          transport=transport, users=block(("scale", transport)),
+                          params=params["scale"])
             if not todo:
                 continue
             server = dep.start_server()
@@ -516,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "store": store, "layer": "-", "error": repr(exc)})
         finally:
             add_relay_shares(runner.records)
+            add_ratios(runner.records)
             document["scenarios"] = runner.records
             document["skipped"] = skipped
             document["elapsed_s"] = round(time.monotonic() - started, 1)

@@ -61,12 +61,15 @@ def _drain(proc: subprocess.Popen, log: IO[str]) -> None:
 
 
 def start_imserver(env: dict, *, host: str = "127.0.0.1", stderr=None,
-                   log: IO[str] | None = None, preexec_fn=None,
+                   log: IO[str] | None = None, preexec_fn=None, workers: int | None = None,
                    timeout: float = 60) -> tuple[subprocess.Popen, dict[str, str]]:
-    """`manage.py imserver` on ports it chooses itself; returns the process and the
-    fields of its ready line (`http`, `tcp`)."""
+    """`manage.py imserver` on ports it chooses itself (with `workers`, that many worker
+    processes sharing them); returns the process and the fields of its ready line
+    (`http`, `tcp`, and `workers`)."""
+    more = ["--workers", str(workers)] if workers is not None else []
     proc = subprocess.Popen(
-        [PYTHON, "manage.py", "imserver", "--host", host, "--http-port", "0", "--tcp-port", "0"],
+        [PYTHON, "manage.py", "imserver", "--host", host, "--http-port", "0", "--tcp-port", "0",
+         *more],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
         preexec_fn=preexec_fn,
     )

@@ -285,8 +285,9 @@ def command_to_dict(command: Command) -> dict:
 # --- server frames ----------------------------------------------------------------------
 
 
-def auth_ok(*, id: str | None, user: int, device: str, heartbeat: int, ts: int) -> dict:
-    return {
+def auth_ok(*, id: str | None, user: int, device: str, heartbeat: int, ts: int,
+            node: str | None = None) -> dict:
+    frame = {
         "type": AUTH_OK,
         "id": id,
         "user": user,
@@ -294,6 +295,9 @@ def auth_ok(*, id: str | None, user: int, device: str, heartbeat: int, ts: int) 
         "heartbeat": heartbeat,
         "ts": ts,
     }
+    if node is not None:
+        frame["node"] = node  # an extension: the node serving this connection
+    return frame
 
 
 def ack(*, id: str, channel: str, seq: int, ts: int, dup: bool = False) -> dict:

@@ -591,6 +591,16 @@ IM_DRAIN_S = _env_int("IM_DRAIN_S", 10, minimum=1)
 # Authentications a node admits per second (a burst of as many); beyond, `auth` gets
 # error/rate_limited with retry_ms and the connection is closed.
 IM_AUTH_RATE = _env_int("IM_AUTH_RATE", 500, minimum=1)
+# `imserver --workers N`: N node processes sharing the listening ports (SO_REUSEPORT),
+# one cluster through Redis. More than one needs IM_REDIS_URL and a database other
+# than SQLite (imserver refuses otherwise).
+IM_WORKERS = _env_int("IM_WORKERS", 1, minimum=1)
+# Worker i also serves HTTP on this port plus i, a port of its own, never named by the
+# gateway: a Prometheus scrape and a readiness probe reach one worker there (on the
+# shared port they reach whichever worker the kernel picks). 0: none.
+IM_WORKER_HTTP_PORT = _env_int("IM_WORKER_HTTP_PORT", 0, minimum=0)
+if IM_WORKER_HTTP_PORT + IM_WORKERS - 1 > 65535:
+    raise ImproperlyConfigured("IM_WORKER_HTTP_PORT plus the workers must be TCP ports")
 
 # --- public addresses (GET /api/gateway/; never taken from a request) ---------------
 

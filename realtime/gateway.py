@@ -47,6 +47,8 @@ def public_tcp(tcp: tuple[str, int] | None) -> str | None:
     return settings.IM_PUBLIC_TCP or host_port(public_host(tcp[0]), tcp[1])
 
 
-def node_id(http: tuple[str, int]) -> str:
-    """IM_NODE_ID, else the public HTTP address: unique within a cluster."""
-    return settings.IM_NODE_ID or host_port(public_host(http[0]), http[1])
+def node_id(http: tuple[str, int], *, worker: int | None = None) -> str:
+    """IM_NODE_ID, else the public HTTP address: unique within a cluster. The workers
+    of `imserver --workers N` share that address: worker i is `<that>/i`."""
+    base = settings.IM_NODE_ID or host_port(public_host(http[0]), http[1])
+    return base if worker is None else f"{base}/{worker}"

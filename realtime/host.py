@@ -39,6 +39,7 @@ class HostedConnection(Protocol):
 
 class SessionHost(Protocol):
     name: str  # the node's channel-layer name: connection records carry it
+    node_id: str  # the node's id in the ring, told to the client in `auth_ok`
 
     async def register(self, session: HostedConnection) -> Registration:
         """Make the session reachable; raise (registering nothing) if that fails."""

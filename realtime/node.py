@@ -303,9 +303,13 @@ class Node:
         """Send elsewhere exactly the connections whose user was placed here and is
         placed on another node now, paced, in random order."""
         me = self.node_id
+        here = self.member.addresses(me)
+        # The workers of one `imserver --workers N` share their addresses: a client
+        # sent to another of them would dial the same ports and land on any worker.
         moved = [s for s in self.sessions.values()
                  if s.authenticated and not s.closing
-                 and old.owner(s.user_id) == me and new.owner(s.user_id) != me]
+                 and old.owner(s.user_id) == me and new.owner(s.user_id) != me
+                 and self.member.addresses(new.owner(s.user_id)) != here]
         log.info("ring %d -> %d (%d nodes): moving %d of %d connections", old.version,
                  new.version, len(new.members), len(moved), len(self.sessions))
         random.shuffle(moved)

@@ -397,7 +397,7 @@ class Session:
                   len(self.device or ""))
         self.push(frames.auth_ok(
             id=command.id, user=self.user_id, device=self.device,
-            heartbeat=settings.IM_HEARTBEAT_S, ts=now_ms(),
+            heartbeat=settings.IM_HEARTBEAT_S, ts=now_ms(), node=self.host.node_id,
         ))
 
     def _auth_timeout(self) -> None:

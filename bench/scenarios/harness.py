@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from bench.accounting import Ledger
-from bench.deploy import process_cpu_s
+from bench.deploy import process_tree_cpu_s
 from bench.wire import Conn, open_authenticated
 from improto import vocabulary as words
 from improto.conversation import ReadMark
@@ -46,14 +46,15 @@ class Context:
 
 
 class Meter:
-    """CPU used by the server and by this generator over a measured window."""
+    """CPU used by the server (with its worker processes) and by this generator over a
+    measured window."""
 
     def __init__(self, server_pid: int | None) -> None:
         self.pid = server_pid
 
     def start(self) -> None:
         self.t0 = clock()
-        self.server0 = process_cpu_s(self.pid) if self.pid else 0.0
+        self.server0 = process_tree_cpu_s(self.pid) if self.pid else 0.0
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self.gen0 = usage.ru_utime + usage.ru_stime
 
@@ -62,7 +63,7 @@ class Meter:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         out = {"gen_cpu": round((usage.ru_utime + usage.ru_stime - self.gen0) / wall, 2)}
         if self.pid:
-            out["server_cpu"] = round((process_cpu_s(self.pid) - self.server0) / wall, 2)
+            out["server_cpu"] = round((process_tree_cpu_s(self.pid) - self.server0) / wall, 2)
         return out
 
 

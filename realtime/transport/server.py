@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable
 
 import daphne.server  # noqa: I001 - must come first: it installs Twisted's asyncio reactor
@@ -39,6 +40,10 @@ class ImServer(Server):
         tcp_port: int | None = None,
         on_ready: Callable[[tuple[str, int], tuple[str, int] | None], None] | None = None,
         graceful_signals: bool = False,
+        http_socket: socket.socket | None = None,
+        tcp_socket: socket.socket | None = None,
+        worker: int | None = None,
+        private_endpoints: tuple[str, ...] = (),
         **kwargs,
     ) -> None:
         # Autobahn applies these to both directions: they bound what the server
@@ -51,6 +56,14 @@ class ImServer(Server):
         self.tcp_port = tcp_port
         self.on_ready = on_ready
         self.graceful_signals = graceful_signals
+        # `imserver --workers N`: this process is worker `worker`, listening on sockets
+        # it shares with the other workers (realtime/transport/shared_ports.py).
+        self.http_socket = http_socket
+        self.tcp_socket = tcp_socket
+        self.worker = worker
+        self.private_endpoints = list(private_endpoints)  # this worker's own HTTP port
+        self._shared_http_port = None
+        self._shared_http_address: tuple[str, int] | None = None
         self.tcp_server: asyncio.Server | None = None
         self.node: Node | None = None
         self._stopping = False
@@ -87,18 +100,37 @@ class ImServer(Server):
     def run(self) -> None:
         from twisted.internet import reactor
 
+        if self.http_socket is not None:
+            # Daphne listens on endpoint strings, and Twisted's string for an adopted
+            # socket takes IPv4 only: the shared socket is adopted here instead, and
+            # Daphne listens on this worker's own port, if it has one.
+            self.endpoints = self.private_endpoints
+            reactor.callWhenRunning(self._adopt_http_socket)
         reactor.callWhenRunning(lambda: asyncio.ensure_future(self._start_extras()))
         super().run()
+
+    def _adopt_http_socket(self) -> None:
+        from twisted.internet import reactor
+
+        sock = self.http_socket
+        sock.setblocking(False)
+        port = reactor.adoptStreamPort(sock.fileno(), sock.family, self.http_factory)
+        sock.close()  # Twisted listens on its own duplicate of the descriptor
+        self._shared_http_port = port
+        self._shared_http_address = (port.getHost().host, port.getHost().port)
+        self.listen_success(port)
 
     async def _start_extras(self) -> None:
         try:
             tcp_address = None
             if self.tcp_port is not None:
-                self.tcp_server = await start_tcp_server(self.tcp_host, self.tcp_port)
+                self.tcp_server = await start_tcp_server(self.tcp_host, self.tcp_port,
+                                                         sock=self.tcp_socket)
                 tcp_address = self.tcp_server.sockets[0].getsockname()[:2]
             while not self.listening_addresses:
                 await asyncio.sleep(0.01)  # Daphne's own listen is a Twisted deferred
-            http_address = self.listening_addresses[0]
+            # The shared port is the node's public one; a worker's own is for probes.
+            http_address = self._shared_http_address or self.listening_addresses[0]
             self.node = await self._build_node(http_address)
             await self.node.start(ws=gateway.public_ws_url(http_address),
                                   tcp=gateway.public_tcp(tcp_address))
@@ -116,11 +148,11 @@ class ImServer(Server):
         if self.on_ready is not None:
             self.on_ready(http_address, tcp_address)
 
-    @staticmethod
-    async def _build_node(http_address: tuple[str, int]) -> Node:
+    async def _build_node(self, http_address: tuple[str, int]) -> Node:
         config = NodeConfig.from_settings(settings)
         return await Node.build(
-            node_id=gateway.node_id(http_address), config=config, layer=get_channel_layer(),
+            node_id=gateway.node_id(http_address, worker=self.worker), config=config,
+            layer=get_channel_layer(),
             locator=build_locator(config.redis_url, config.redis_prefix),
             registry=runtime.build_registry(config.redis_url, config.redis_prefix),
         )
@@ -133,6 +165,10 @@ class ImServer(Server):
         log.info("stopping: draining this node")
         if self.tcp_server is not None:
             self.tcp_server.close()
+        if self._shared_http_port is not None:
+            # The port stays open in the other workers: a client told to reconnect
+            # lands on one of them, never back on this draining node.
+            self._shared_http_port.stopListening()
         if self.node is not None:
             try:
                 await self.node.drain()

@@ -238,8 +238,12 @@ class TcpConnection(asyncio.Protocol):
         self._refused = asyncio.get_running_loop().call_later(REFUSAL_LINGER_S, transport.abort)
 
 
-async def start_tcp_server(host: str, port: int) -> asyncio.Server:
+async def start_tcp_server(host: str, port: int, *,
+                           sock: socket.socket | None = None) -> asyncio.Server:
+    """Listen on (host, port), or on `sock`, a listening socket shared with other workers."""
     loop = asyncio.get_running_loop()
+    if sock is not None:
+        return await loop.create_server(TcpConnection, sock=sock)
     return await loop.create_server(
         TcpConnection, host, port, reuse_address=True, backlog=LISTEN_BACKLOG
     )

@@ -30,6 +30,8 @@ async def test_auth_ok_names_user_device_and_heartbeat(server, transport):
     ok = await client.auth(alice.token, device="phone-1", frame_id="a1")
     assert ok["id"] == "a1" and ok["user"] == alice.id and ok["device"] == "phone-1"
     assert ok["heartbeat"] == 30
+    _, ready = await ahttp(server.base_url, "GET", "/api/ready/")
+    assert ok["node"] == ready["node"]  # the node serving this connection
     assert before - 1000 <= ok["ts"] <= int(time.time() * 1000) + 1000
     await client.send({"type": "heartbeat"})
     beat = await client.recv()

@@ -50,6 +50,7 @@ class FakeAdapter:
 
 class FakeHost:
     name = "node-under-test"
+    node_id = "node-under-test"
 
     def __init__(self) -> None:
         self.registered: list = []

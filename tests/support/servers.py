@@ -154,8 +154,8 @@ class ImServer:
         return (Path(self.env["IM_DATA_DIR"]) / "secret_key").read_text().strip()
 
     @classmethod
-    def start(cls, env: dict, timeout: float = 60) -> ImServer:
-        proc, ready = start_imserver(env, timeout=timeout)
+    def start(cls, env: dict, timeout: float = 60, *, workers: int | None = None) -> ImServer:
+        proc, ready = start_imserver(env, timeout=timeout, workers=workers)
         return cls(proc, ready["http"], ready["tcp"], env)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
