@@ -42,6 +42,8 @@ class ImServer(Server):
         graceful_signals: bool = False,
         http_socket: socket.socket | None = None,
         tcp_socket: socket.socket | None = None,
+        own_http_socket: socket.socket | None = None,
+        own_tcp_socket: socket.socket | None = None,
         worker: int | None = None,
         private_endpoints: tuple[str, ...] = (),
         **kwargs,
@@ -60,6 +62,13 @@ class ImServer(Server):
         # it shares with the other workers (realtime/transport/shared_ports.py).
         self.http_socket = http_socket
         self.tcp_socket = tcp_socket
+        # Worker i > 0 also listens on the given ports plus i, its own: those are its
+        # public addresses in the ring (worker 0's are the given ports themselves).
+        self.own_http_socket = own_http_socket
+        self.own_tcp_socket = own_tcp_socket
+        self._own_http_port = None
+        self._own_http_address: tuple[str, int] | None = None
+        self.own_tcp_server: asyncio.Server | None = None
         self.worker = worker
         self.private_endpoints = list(private_endpoints)  # this worker's own HTTP port
         self._shared_http_port = None
@@ -110,15 +119,22 @@ class ImServer(Server):
         super().run()
 
     def _adopt_http_socket(self) -> None:
+        self._shared_http_port = self._adopt(self.http_socket)
+        host = self._shared_http_port.getHost()
+        self._shared_http_address = (host.host, host.port)
+        if self.own_http_socket is not None:
+            self._own_http_port = self._adopt(self.own_http_socket)
+            host = self._own_http_port.getHost()
+            self._own_http_address = (host.host, host.port)
+
+    def _adopt(self, sock: socket.socket):
         from twisted.internet import reactor
 
-        sock = self.http_socket
         sock.setblocking(False)
         port = reactor.adoptStreamPort(sock.fileno(), sock.family, self.http_factory)
         sock.close()  # Twisted listens on its own duplicate of the descriptor
-        self._shared_http_port = port
-        self._shared_http_address = (port.getHost().host, port.getHost().port)
         self.listen_success(port)
+        return port
 
     async def _start_extras(self) -> None:
         try:
@@ -127,10 +143,15 @@ class ImServer(Server):
                 self.tcp_server = await start_tcp_server(self.tcp_host, self.tcp_port,
                                                          sock=self.tcp_socket)
                 tcp_address = self.tcp_server.sockets[0].getsockname()[:2]
+                if self.own_tcp_socket is not None:
+                    self.own_tcp_server = await start_tcp_server(
+                        self.tcp_host, self.tcp_port, sock=self.own_tcp_socket)
+                    tcp_address = self.own_tcp_server.sockets[0].getsockname()[:2]
             while not self.listening_addresses:
                 await asyncio.sleep(0.01)  # Daphne's own listen is a Twisted deferred
-            # The shared port is the node's public one; a worker's own is for probes.
-            http_address = self._shared_http_address or self.listening_addresses[0]
+            # A worker's public address is its own port (worker 0: the shared one).
+            http_address = (self._own_http_address or self._shared_http_address
+                            or self.listening_addresses[0])
             self.node = await self._build_node(http_address)
             await self.node.start(ws=gateway.public_ws_url(http_address),
                                   tcp=gateway.public_tcp(tcp_address))
@@ -163,8 +184,11 @@ class ImServer(Server):
             return
         self._stopping = True
         log.info("stopping: draining this node")
-        if self.tcp_server is not None:
-            self.tcp_server.close()
+        for server in (self.tcp_server, self.own_tcp_server):
+            if server is not None:
+                server.close()
+        if self._own_http_port is not None:
+            self._own_http_port.stopListening()
         if self._shared_http_port is not None:
             # The port stays open in the other workers: a client told to reconnect
             # lands on one of them, never back on this draining node.

@@ -34,6 +34,28 @@ def reserve(host: str, port: int) -> socket.socket:
     return _socket(host, port)
 
 
+def reserve_run(host: str, port: int, count: int) -> list[socket.socket]:
+    """Sockets bound to port, port + 1, ..., port + count - 1 (worker i's own port is
+    the given one plus i). Port 0: the first run of `count` free ports found."""
+    if port:
+        return [reserve(host, port + i) for i in range(count)]
+    for _ in range(100):
+        first = reserve(host, 0)
+        base = first.getsockname()[1]
+        if base + count - 1 > 65535:
+            first.close()
+            continue
+        run = [first]
+        try:
+            run.extend(reserve(host, base + i) for i in range(1, count))
+        except OSError:
+            for sock in run:
+                sock.close()
+            continue
+        return run
+    raise OSError(f"no run of {count} free ports on {host}")
+
+
 def listen(host: str, port: int, backlog: int) -> socket.socket:
     """This worker's listening socket on the shared (host, port)."""
     sock = _socket(host, port)

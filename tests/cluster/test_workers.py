@@ -16,9 +16,9 @@ import redis
 
 from imclient import Client
 from realtime.cluster.registry import NodeInfo
-from tests.cluster.traffic import QUICK, Traffic
+from tests.cluster.traffic import QUICK, Traffic, placement
 from tests.imclient.conftest import until
-from tests.support.clients import ahttp, connect, make_user
+from tests.support.clients import TcpClient, ahttp, connect, make_user
 from tests.support.servers import (
     PYTHON,
     ROOT,
@@ -128,6 +128,19 @@ async def test_two_workers_share_the_ports_and_their_clients_talk_and_stop_toget
         with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
             assert response.status == 200 and b"im_cluster_nodes" in response.read()
 
+    # Worker i is also on the given ports plus i (docs/protocol.md, Cluster), and the
+    # ring names each worker by those: worker 0 by the given ports themselves.
+    host, http_port = server.http_address.rsplit(":", 1)
+    _, ready = await ahttp(f"http://{host}:{int(http_port) + 1}", "GET", "/api/ready/")
+    assert ready["node"].endswith("/1")
+    own = await TcpClient.connect(server.tcp_host, server.tcp_port + 1)
+    probe = await make_user(server.base_url)
+    assert (await own.auth(probe.token))["node"] == ready["node"]
+    await own.close()
+    users = [await make_user(server.base_url) for _ in range(12)]
+    named = set((await placement(server, users)).values())
+    assert named == {f"{server.tcp_host}:{server.tcp_port + i}" for i in (0, 1)}
+
     alice, bob = await make_user(server.base_url), await make_user(server.base_url)
     sender = await connect(server, "tcp")
     alice_node = (await sender.auth(alice.token))["node"]
@@ -203,10 +216,13 @@ async def test_a_killed_worker_is_restarted_and_its_clients_lose_nothing(workers
 @pytest.mark.server
 async def test_a_draining_worker_takes_no_new_connections_and_is_started_again(
         workers_deployment):
-    dep, _ = workers_deployment
+    dep, redis_server = workers_deployment
     server = ImServer.start(dep.env, workers=2)
     dep.servers.append(server)
     nodes = await nodes_answering(server, 2)
+    registry = redis.Redis(port=redis_server.port, decode_responses=True)
+    entries = map(NodeInfo.decode, registry.hvals(f"{dep.env['IM_REDIS_PREFIX']}:cluster:nodes"))
+    tcp_of = {e.node: e.tcp for e in entries if e is not None}
     alice = await make_user(server.base_url)
     others = [await make_user(server.base_url) for _ in range(12)]
     first = await connect(server, "tcp")
@@ -228,12 +244,21 @@ async def test_a_draining_worker_takes_no_new_connections_and_is_started_again(
     await until(lambda: index in worker_pids(server) and worker_pids(server)[index] != pid,
                 timeout=20, what="the drained worker started again")
     assert await nodes_answering(server, 2) == nodes
-    # Back in the ring, it is the owner of about half of those users again; the other
-    # worker sends none of them away: they would dial the same ports.
-    for client in kept:
-        await client.send({"type": "heartbeat"})
-        assert (await client.recv())["type"] == "heartbeat"
+    # Back in the ring, it owns about half of those users again, at its own addresses:
+    # the other worker sends exactly those to it (rebalance), and keeps the rest.
+    owners = await placement(server, others)
+    moved = 0
+    for account, client in zip(others, kept, strict=True):
+        if owners[account.id] == tcp_of[other]:
+            await client.send({"type": "heartbeat"})
+            assert (await client.recv())["type"] == "heartbeat"
+        else:
+            moved += 1
+            frame = await client.expect("offline")
+            assert frame["reason"] == "rebalance"
+            assert frame["reconnect"]["tcp"] == owners[account.id]
         await client.close()
+    assert 0 < moved < len(others)
 
 
 @pytest.mark.embedded

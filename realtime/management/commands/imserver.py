@@ -58,11 +58,13 @@ class Command(BaseCommand):
     def _supervise(self, count: int, host: str, http_port: int, tcp_port: int | None):
         refuse_workers_without_cluster(count)
         try:
-            http = shared_ports.reserve(host, http_port)
-            tcp = shared_ports.reserve(host, tcp_port) if tcp_port is not None else None
+            # The given ports, shared by every worker, and each plus i for worker i.
+            https = shared_ports.reserve_run(host, http_port, count)
+            tcps = shared_ports.reserve_run(host, tcp_port, count) if tcp_port is not None else None
         except OSError as error:
             raise CommandError(f"cannot listen on {host}: {error}") from None
-        http_address = http.getsockname()[:2]
+        http_address = https[0].getsockname()[:2]
+        tcp = tcps[0] if tcps else None
         tcp_address = tcp.getsockname()[:2] if tcp is not None else None
         manage = str(settings.BASE_DIR / "manage.py")
 
@@ -87,6 +89,12 @@ class Command(BaseCommand):
         http_socket = shared_ports.listen(host, http_port, LISTEN_BACKLOG)
         tcp_socket = (shared_ports.listen(host, tcp_port, LISTEN_BACKLOG)
                       if tcp_port is not None else None)
+        own = {}
+        if index > 0:  # worker i also on the given ports plus i, its public addresses
+            own["own_http_socket"] = shared_ports.listen(host, http_port + index, LISTEN_BACKLOG)
+            if tcp_port is not None:
+                own["own_tcp_socket"] = shared_ports.listen(host, tcp_port + index,
+                                                            LISTEN_BACKLOG)
 
         def ready(http_address, tcp_address) -> None:
             server_started.send(None)
@@ -99,7 +107,8 @@ class Command(BaseCommand):
                 build_endpoint_description_strings(host=host,
                                                    port=settings.IM_WORKER_HTTP_PORT + index))
         self._serve(host, http_port, tcp_port, ready=ready, worker=index,
-                    http_socket=http_socket, tcp_socket=tcp_socket, private_endpoints=private)
+                    http_socket=http_socket, tcp_socket=tcp_socket, private_endpoints=private,
+                    **own)
 
     def _serve(self, host: str, http_port: int, tcp_port: int | None, *, ready=None,
                **shared) -> None:
