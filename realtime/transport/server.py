@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 from collections.abc import Callable
+from functools import partial
 
 import daphne.server  # noqa: I001 - must come first: it installs Twisted's asyncio reactor
 from channels.layers import get_channel_layer
@@ -25,7 +26,7 @@ from realtime.locator import build_locator
 from realtime.node import Node
 from realtime.transport.http_guard import GuardedHTTPFactory
 from realtime.transport.tcp import start_tcp_server
-from realtime.transport.ws_protocol import SCOPE_KEY, configure_factory
+from realtime.transport.ws_protocol import SCOPE_KEY, Inbox, configure_factory
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,20 @@ class ImServer(Server):
 
     def create_application(self, protocol, scope):
         link = getattr(protocol, "link", None)
-        if link is not None:
-            scope = {**scope, SCOPE_KEY: link}
-        return super().create_application(protocol, scope)
+        if link is None:
+            return super().create_application(protocol, scope)
+        # A WebSocket: Daphne's own steps, with the link in the scope and a light input
+        # queue (ws_protocol.Inbox) in place of an asyncio.Queue per connection.
+        assert "application_instance" not in self.connections[protocol]
+        inbox = Inbox()
+        scope = {**scope, SCOPE_KEY: link}
+        scope.setdefault("asgi", {"version": "3.0"})
+        instance = self.application(scope=scope, receive=inbox.get,
+                                    send=partial(self.handle_reply, protocol))
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
+        return inbox
 
     def run(self) -> None:
         from twisted.internet import reactor

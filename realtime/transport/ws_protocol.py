@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections import deque
 
 import txaio
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -77,6 +78,35 @@ class WriteGate:
         # The connection is gone: nobody must wait on it any more.
         self.stopped = True
         self.resumeProducing()
+
+
+class Inbox:
+    """A WebSocket application's input queue: what Daphne uses of asyncio.Queue
+    (`put_nowait`, `get`), without its three deques and their waiters, which every
+    idle connection would hold for its whole life. One reader (the consumer)."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque | None = None  # made on the first event
+        self._waiter: asyncio.Future | None = None
+
+    def put_nowait(self, item) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self):
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
 
 
 class WsLink:
