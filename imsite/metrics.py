@@ -153,11 +153,11 @@ def _histogram(name: str, doc: str, buckets):
 _auths = _labelled("im_auth", "Authentication attempts on WebSocket and TCP, by outcome.",
                    "outcome", ("ok", "refused", "rate_limited"))
 AUTH_OK, AUTH_REFUSED, AUTH_THROTTLED = _auths["ok"], _auths["refused"], _auths["rate_limited"]
-FRAMES_IN = _loop(LoopCounterByType("im_frames_in", "Frames received from clients, by type.",
+FRAMES_IN = _loop(LoopCounterByType("im_frames_received", "Frames received from clients, by type.",
                                     words.CLIENT_TYPES))
 FRAMES_OUT = _loop(LoopCounterByType("im_frames_out", "Frames queued to clients, by type.",
                                      words.SERVER_TYPES))
-SLOW_CLOSES = _counter("im_slow_closes",
+SLOW_CLOSES = _counter("im_slow_disconnects",
                        "Connections cut because they did not read their frames fast enough.")
 _rate_limited = _labelled("im_rate_limited", "Frames refused over a budget (refused), "
                           "connections closed for flooding (flood).", "outcome",
@@ -168,7 +168,7 @@ RATE_REFUSED, RATE_FLOOD = _rate_limited["refused"], _rate_limited["flood"]
 
 MESSAGES_STORED = _counter("im_messages_stored",
                            "Sends the group commit stored or refused (a rate is messages/s).")
-BATCH_SIZE = _histogram("im_store_batch_size", "Sends per group commit.", BATCH_BUCKETS)
+BATCH_SIZE = _histogram("im_batch_size", "Sends per group commit.", BATCH_BUCKETS)
 BATCH_SECONDS = _histogram("im_store_batch_seconds", "Time one group commit takes.",
                            LATENCY_BUCKETS)
 ACK_SECONDS = _histogram("im_ack_seconds",
@@ -177,6 +177,9 @@ ACK_SECONDS = _histogram("im_ack_seconds",
 FANOUT_SECONDS = _histogram("im_fanout_seconds",
                             "From a commit to its messages handed to every node that holds "
                             "a recipient.", LATENCY_BUCKETS)
+DELIVERY_SECONDS = _histogram("im_delivery_seconds",
+                              "From a message's commit (its ts) to its push to the "
+                              "recipients' connections on this node.", LATENCY_BUCKETS)
 _syncs = _labelled("im_sync_requests", "Sync requests, by kind.", "kind", ("channels", "range"))
 SYNC_CHANNELS, SYNC_RANGE = _syncs["channels"], _syncs["range"]
 SYNC_MESSAGES = _counter("im_sync_messages", "Messages returned by sync range pages.")

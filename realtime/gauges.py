@@ -40,7 +40,7 @@ class NodeCollector:
         yield GaugeMetricFamily("im_outbound_queued_bytes",
                                 "Bytes queued for all connections of this node.", total)
         ring = node.member.ring
-        yield GaugeMetricFamily("im_cluster_nodes", "Nodes in the ring this node serves.",
+        yield GaugeMetricFamily("im_nodes", "Active nodes in the ring this node serves.",
                                 len(ring.members))
         yield GaugeMetricFamily("im_ring_version", "Version of the ring this node serves.",
                                 ring.version)

@@ -126,7 +126,7 @@ async def test_two_workers_share_the_ports_and_their_clients_talk_and_stop_toget
         _, ready = await ahttp(base, "GET", "/api/ready/")
         assert ready["node"].endswith(f"/{index}") and ready["node"] in nodes
         with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
-            assert response.status == 200 and b"im_cluster_nodes" in response.read()
+            assert response.status == 200 and b"im_nodes" in response.read()
 
     # Worker i is also on the given ports plus i (docs/protocol.md, Cluster), and the
     # ring names each worker by those: worker 0 by the given ports themselves.

@@ -63,15 +63,16 @@ async def test_a_scrape_counts_connections_sends_and_latencies(make_deployment):
     assert got[("im_connections", (("transport", "ws"),))] == 1
     assert got[("im_connections_authenticated", ())] == 2
     assert got[("im_auth_total", (("outcome", "ok"),))] == 2
-    assert got[("im_frames_in_total", (("type", "text"),))] == 5
-    assert got[("im_frames_in_total", (("type", "other"),))] == 1
+    assert got[("im_frames_received_total", (("type", "text"),))] == 5
+    assert got[("im_frames_received_total", (("type", "other"),))] == 1
     assert got[("im_frames_out_total", (("type", "ack"),))] == 5
     assert got[("im_frames_out_total", (("type", "text"),))] == 5
     assert got[("im_messages_stored_total", ())] == 5
     assert got[("im_ack_seconds_count", ())] == 5
     assert got[("im_fanout_seconds_count", ())] >= 1
-    assert got[("im_store_batch_size_sum", ())] == 5
-    assert got[("im_cluster_nodes", ())] == 1
+    assert got[("im_delivery_seconds_count", ())] == 5  # each message, pushed to bob here
+    assert got[("im_batch_size_sum", ())] == 5
+    assert got[("im_nodes", ())] == 1
     assert got[("im_http_responses_total", (("code", "2xx"),))] >= 4  # register, login x2
     assert got[("im_http_seconds_count", ())] >= 4
     # Labels are few and bounded: never a user, a channel or a connection.
