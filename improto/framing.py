@@ -1,10 +1,14 @@
 """TCP framing: a 4-byte unsigned big-endian length N, then N payload bytes.
 
 The decoder is incremental and does no I/O: the transport feeds it whatever the
-socket returned and gets back the complete payloads.
+socket returned and gets back the complete payloads. Also the one WebSocket frame a
+server writes (`ws_server_frame`), so that a frame fanned out to many WebSocket
+connections is framed once, like its TCP form.
 """
 
 from __future__ import annotations
+
+import struct
 
 from .errors import BAD_FRAME, FRAME_TOO_LARGE, ProtocolError
 
@@ -86,3 +90,15 @@ def encode_tcp_frame(payload: bytes) -> bytes:
     if not 1 <= length <= _MAX_LENGTH:
         raise ValueError("a frame payload must be 1..2**32-1 bytes")
     return length.to_bytes(HEADER_BYTES, "big") + bytes(payload)
+
+
+def ws_server_frame(payload: bytes, *, binary: bool) -> bytes:
+    """One whole WebSocket message as a server sends it (RFC 6455, 5.2): FIN set, no
+    extension, unmasked; opcode 2 (binary) or 1 (text, `payload` UTF-8)."""
+    first = 0x82 if binary else 0x81
+    size = len(payload)
+    if size < 126:
+        return bytes((first, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", first, 126, size) + payload
+    return struct.pack("!BBQ", first, 127, size) + payload

@@ -50,7 +50,8 @@ class WebSocketAdapter(AsyncConsumer):
 
     @property
     def form(self) -> str:
-        return self.encoding or "json"
+        """Whole WebSocket frames, in the encoding of the client's first frame."""
+        return "ws-msgpack" if self.encoding == "msgpack" else "ws-json"
 
     async def websocket_connect(self, message) -> None:
         await self.send({"type": "websocket.accept"})
@@ -93,15 +94,17 @@ class WebSocketAdapter(AsyncConsumer):
     def link(self) -> WsLink | None:
         return self.scope.get(SCOPE_KEY)
 
-    async def write(self, payloads: list[bytes | str]) -> None:
-        gate = self.link.gate if self.link is not None else None
-        key = "text" if self.form == "json" else "bytes"
-        for payload in payloads:
-            if gate is not None and not gate.is_open:
-                # The socket's buffer is full: what waits stays in the session's
-                # queue, counted against its bound, not in Twisted's.
-                await gate.wait_open()
-            await self.send({"type": "websocket.send", key: payload})
+    async def write(self, payloads: list[bytes]) -> None:
+        """Write whole WebSocket frames (the session queues them framed: a frame fanned
+        out to many connections is framed once), straight to the socket, in order with
+        what goes through ASGI (both write synchronously)."""
+        link = self.link
+        if link is None or not link.write_frames(b"".join(payloads)):
+            return  # closing or closed: dropped, as an ASGI send would be
+        if not link.gate.is_open:
+            # The socket's buffer is full: what waits stays in the session's queue,
+            # counted against its bound, not in Twisted's.
+            await link.gate.wait_open()
 
     async def close(self, code: int = 1000) -> None:
         if self.close_sent:

@@ -116,6 +116,16 @@ class WsLink:
         self._protocol = protocol
         self.gate = WriteGate()
 
+    def write_frames(self, data: bytes) -> bool:
+        """Write whole frames (improto.framing.ws_server_frame) to the socket; False if
+        the WebSocket is not open (nothing written)."""
+        protocol = self._protocol
+        if protocol.state != protocol.STATE_OPEN or protocol.transport is None:
+            return False
+        protocol.transport.write(data)
+        protocol.trafficStats.outgoingOctetsWireLevel += len(data)
+        return True
+
     def close(self, code: int) -> None:
         """Start the closing handshake with `code` (any code, 1009 included)."""
         if self._protocol.state == self._protocol.STATE_OPEN:
@@ -191,5 +201,7 @@ class GuardedWebSocketProtocol(WebSocketProtocol):
 def configure_factory(factory: WebSocketFactory) -> None:
     """Make Daphne's WebSocket factory build guarded protocols."""
     factory.protocol = GuardedWebSocketProtocol
-    # Fail a connection with a close frame and its code, not a dropped socket.
-    factory.setProtocolOptions(failByDrop=False)
+    # Fail a connection with a close frame and its code, not a dropped socket. No
+    # compression extension is accepted (autobahn's default, made explicit): the
+    # adapter writes whole uncompressed frames itself (WsLink.write_frames).
+    factory.setProtocolOptions(failByDrop=False, perMessageCompressionAccept=lambda offer: None)
