@@ -370,6 +370,9 @@ IM_PUSH_BREAKER_FAILS = _env_int("IM_PUSH_BREAKER_FAILS", 5, minimum=1)
 IM_PUSH_BREAKER_RESET_S = _env_int("IM_PUSH_BREAKER_RESET_S", 30, minimum=1)
 IM_PUSH_ALLOW_PRIVATE = _env_bool("IM_PUSH_ALLOW_PRIVATE", False)
 IM_PUSH_COLLAPSE_S = _env_int("IM_PUSH_COLLAPSE_S", 0, minimum=0)
+# Tests only: the outbox thread stops before writing anything (and no intent is
+# replayed), so a test can kill the server between the messages' commit and that write.
+IM_TEST_PUSH_STALL_OUTBOX = _env_bool("IM_TEST_PUSH_STALL_OUTBOX", False)
 # FCM HTTP v1: a service-account JSON file; the API's base URL (tests point it at a
 # loopback fake) and the project (default: the service account's).
 IM_PUSH_FCM_CREDENTIALS = _env("IM_PUSH_FCM_CREDENTIALS")
