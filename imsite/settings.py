@@ -353,8 +353,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish that cannot reach the broker fails fast (notifications/dispatch.py): the
 # outbox row stays due and the sweep publishes it again.
+# visibility_timeout (Redis broker only): a task taken by a worker that died without
+# acking it (acks_late) goes back to the queue after this long. Kombu's default, an
+# hour, made explicit: redelivery does not wait for it (the sweep publishes a row
+# again once its lease, IM_PUSH_TIMEOUT_S + IM_PUSH_REDELIVER_S, has run out), and a
+# copy restored later finds its rows claimed or sent and does nothing. Lower it only
+# to keep the broker's unacked set small; it must stay above a task's longest run.
+IM_PUSH_BROKER_VISIBILITY_S = _env_int("IM_PUSH_BROKER_VISIBILITY_S", 3600, minimum=60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
-                                   "interval_max": 0.5}
+                                   "interval_max": 0.5,
+                                   "visibility_timeout": IM_PUSH_BROKER_VISIBILITY_S}
 
 # --- notifications (docs/notifications.md) ----------------------------------------------
 

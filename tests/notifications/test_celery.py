@@ -117,6 +117,9 @@ async def test_worker_killed_mid_delivery_loses_nothing(celery_site, push):
     worker.kill()
     rows = wait_outbox(server.env, lambda rows: len(rows) == 1)
     assert rows[0]["state"] == "sending"
+    # The Redis broker would give the killed worker's unacked task back only after its
+    # visibility timeout (an hour); the new worker's sweep republishes the row once
+    # its lease (timeout 2 + redeliver 1 s) has run out.
     start_worker(concurrency=1)
     got = push.wait_for(lambda r: len(r) >= 2)
     rows = wait_outbox(server.env, lambda rows: rows[0]["state"] == "sent")
