@@ -420,6 +420,8 @@ CELERY_TASK_QUEUES = [Queue(f"{IM_PUSH_QUEUE_PREFIX}-{kind}")
 CELERY_TASK_DEFAULT_QUEUE = f"{IM_PUSH_QUEUE_PREFIX}-webhook"
 # Threads that deliver in-process when there is no broker.
 IM_PUSH_WORKERS = _env_int("IM_PUSH_WORKERS", 2, minimum=1)
+# Provider requests a delivering process has in flight at once (notifications/sending.py).
+IM_PUSH_SEND_CONCURRENCY = _env_int("IM_PUSH_SEND_CONCURRENCY", 8, minimum=1)
 # Push registrations one user may hold (each multiplies every message into a notification).
 IM_PUSH_MAX_DEVICES = _env_int("IM_PUSH_MAX_DEVICES", 20, minimum=1)
 # Off: no outbox rows are written at all (the benchmark's "notifications off").

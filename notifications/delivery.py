@@ -19,12 +19,12 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from imsite import metrics
-from notifications.breaker import CLOSED, get_breaker
+from notifications.breaker import get_breaker
 from notifications.clock import now_ms
 from notifications.models import Notification, State
 from notifications.providers.base import BAD, GONE, OK, Outcome
-from notifications.providers.registry import provider_for
 from notifications.selectors import unread_counts
+from notifications.sending import Sent, send_groups
 from notifications.services.devices import device_disable
 
 log = logging.getLogger(__name__)
@@ -73,34 +73,9 @@ def deliver(notification_ids: Sequence[int]) -> dict[str, int]:
                 .filter(claim=token, state=State.SENDING).order_by("id"))
     groups = collapse_groups(rows)
     unread = unread_counts(group[-1].user_id for group in groups)
-    breaker = get_breaker()
-    results: list[tuple[list[Notification], str, Outcome | None, int]] = []
-    closed: dict[str, bool] = {}  # host -> closed when last asked, and no failure since
-    answered: dict[str, bool] = {}  # host -> did its last answer of this batch count as up
-    for group in groups:
-        row = group[-1]  # the latest message: the one told
-        provider = provider_for(row.kind)
-        host = provider.host_of(row.device.target)
-        if not closed.get(host):
-            wait = breaker.before_call(host, now_ms())
-            if wait > 0:
-                # Open breaker: the rows wait (the attempt is given back) until reset.
-                results.append((group, "held", None, wait))
-                continue
-            closed[host] = wait == CLOSED
-        payload = payload_of(row, unread=unread.get(row.user_id), collapsed=len(group))
-        outcome = provider.send(target=row.device.target, secret=row.device.secret,
-                                payload=payload, key=row.key)
-        if outcome.result in (OK, GONE):
-            # The host answered: it is up (told to the breaker once per batch).
-            if not answered.get(host):
-                breaker.succeeded(host)
-            answered[host] = True
-        elif outcome.result != BAD:
-            breaker.failed(host, now_ms())
-            answered[host] = closed[host] = False
-        results.append((group, outcome.result, outcome, 0))
-    _record_all(token, results, counts)
+    sent = send_groups(groups, lambda group: payload_of(
+        group[-1], unread=unread.get(group[-1].user_id), collapsed=len(group)), get_breaker())
+    _record_all(token, sent, counts)
     return counts
 
 
@@ -129,14 +104,14 @@ def _join_pending(token: str, claim: dict) -> None:
     Notification.objects.filter(same, state__in=CLAIMABLE).update(**claim)
 
 
-def _record_all(token: str, results: list, counts: dict[str, int]) -> None:
+def _record_all(token: str, results: list[Sent], counts: dict[str, int]) -> None:
     now = now_ms()
     sent: dict[int | None, list[int]] = {}  # by status: one UPDATE each
     joined: list[int] = []  # told within another row's notification
-    for group, result, outcome, _ in results:
-        if result == OK:
-            sent.setdefault(outcome.status, []).append(group[-1].pk)
-            joined.extend(row.pk for row in group[:-1])
+    for result in results:
+        if result.result == OK:
+            sent.setdefault(result.outcome.status, []).append(result.group[-1].pk)
+            joined.extend(row.pk for row in result.group[:-1])
     with transaction.atomic():
         for status, ids in sent.items():
             Notification.objects.filter(pk__in=ids, claim=token, state=State.SENDING).update(
@@ -144,12 +119,12 @@ def _record_all(token: str, results: list, counts: dict[str, int]) -> None:
         if joined:
             Notification.objects.filter(pk__in=joined, claim=token, state=State.SENDING).update(
                 state=State.SENT, sent_ms=now, last_error="collapsed")
-        for group, result, outcome, wait in results:
-            counts[result] = counts.get(result, 0) + 1
-            metrics.push_outcome(group[-1].kind, result)
-            if result != OK:
-                for row in group:
-                    _record(row, result, outcome, wait)
+        for result in results:
+            counts[result.result] = counts.get(result.result, 0) + 1
+            metrics.push_outcome(result.group[-1].kind, result.result)
+            if result.result != OK:
+                for row in result.group:
+                    _record(row, result.result, result.outcome, result.wait_ms)
 
 
 def _record(row: Notification, result: str, outcome: Outcome | None, wait: int) -> None:
