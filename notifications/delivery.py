@@ -4,7 +4,10 @@ Rows are claimed together by one conditional UPDATE (queued or retrying -> sendi
 with a random claim token), so two copies of a task (a redelivery, a sweep's
 republish) never send a row twice; the claim is a lease until next_attempt_at, after
 which the sweep hands the row out again (the worker that held it died). Outcomes are
-written together too: a batch costs two commits, not two per notification.
+written together too: a batch costs two commits, not two per notification. With
+collapsing on, the claim also takes the other pending rows of each claimed row's
+(device, channel), and each such group is sent as one notification (its latest row).
+The sending itself, concurrent and under the breaker, is notifications/sending.py.
 """
 
 from __future__ import annotations
