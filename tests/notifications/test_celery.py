@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from kombu import Connection
 
-from tests.notifications.fake_push import wait_outbox
+from tests.notifications.fake_push import outbox_intents, wait_outbox
 from tests.notifications.helpers import register, signed
 from tests.notifications.workers import Broker, Worker
 from tests.support.clients import connect, make_user
@@ -232,3 +232,26 @@ async def test_breaker_opens_holds_and_one_probe_closes_it(make_deployment, brok
     finally:
         for worker in workers:
             worker.stop()
+
+
+async def test_a_worker_replays_what_a_killed_server_never_wrote(make_deployment, broker, push):
+    """The server is killed after the acks and before its outbox write; no server
+    comes back, and a worker's sweep writes and delivers the notification once."""
+    dep = make_deployment(
+        redis=True, redis_db=5, CELERY_BROKER_URL=broker.url, IM_PUSH_ALLOW_PRIVATE=1,
+        IM_PUSH_REDELIVER_S=1, IM_PUSH_TIMEOUT_S=2,
+    )
+    server = dep.start_server(IM_TEST_PUSH_STALL_OUTBOX="1")
+    alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+    await register(server, bob, push.url())
+    acks = await _send(server, alice, bob, ["acked before the crash"])
+    server.kill()
+    assert wait_outbox(dep.env, lambda rows: True) == []
+    worker = Worker(dep.env, concurrency=1)
+    try:
+        got = push.wait_for(lambda r: len(r) >= 1)
+        assert got[0].json["seq"] == acks[0]["seq"] and signed(got[0])
+        wait_outbox(dep.env, lambda rows: len(rows) == 1 and rows[0]["state"] == "sent")
+        assert outbox_intents(dep.env) == [] and len(push.received) == 1
+    finally:
+        worker.stop()
