@@ -10,7 +10,9 @@ from tests.notifications.fake_push import outbox_intents, wait_outbox
 from tests.notifications.helpers import register
 from tests.support.clients import ahttp, connect, make_user
 
-pytestmark = pytest.mark.timeout(120)
+# Also run with the MongoDB store (`make test-mongo`): unread reads its last seqs, a
+# replay reads the messages back from it.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.mongo]
 
 BASE = {"IM_PUSH_ALLOW_PRIVATE": 1, "IM_PUSH_REDELIVER_S": 1, "IM_PUSH_TIMEOUT_S": 2,
         "IM_PUSH_RETRY_BASE_S": 1, "IM_PUSH_RETRY_MAX_S": 1}
