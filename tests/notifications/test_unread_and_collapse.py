@@ -105,6 +105,23 @@ async def test_messages_within_the_window_are_told_once_per_channel(collapsing, 
     assert len(push.received) == 3
 
 
+async def test_a_collapsed_notification_that_fails_is_retried_whole(collapsing, push):
+    alice, bob = await make_user(collapsing.base_url), await make_user(collapsing.base_url)
+    await register(collapsing, bob, push.url("/flaky"), device="phone")
+    push.answer = lambda r: (503, {}, 0) if r.path == "/flaky" and sum(
+        x.path == "/flaky" for x in push.received) == 1 else (200, {}, 0)
+    acks = await _send(collapsing, alice, bob, ["one", "two"])
+    got = push.wait_for(lambda r: sum(x.path == "/flaky" for x in r) >= 2)
+    first, retry = [r for r in got if r.path == "/flaky"][:2]
+    assert first.status == 503 and retry.status == 200
+    # The same notification again: the latest message, both counted, the same key.
+    for told in (first, retry):
+        assert told.json["seq"] == acks[1]["seq"] and told.json["collapsed"] == 2
+    assert first.headers["idempotency-key"] == retry.headers["idempotency-key"]
+    _sent(collapsing.env, private(alice, bob), 2)
+    assert sum(r.path == "/flaky" for r in push.received) == 2
+
+
 async def test_a_server_killed_before_its_outbox_write_notifies_after_restart(
         deployment_factory_module, push):
     dep = deployment_factory_module(**BASE)
