@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +31,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import websockets
@@ -43,32 +44,45 @@ WINDOW = 32
 
 
 class Receiver:
+    """A webhook receiver that answers 204 to every POST: HTTP/1.1 keep-alive parsed
+    by hand on an asyncio loop of its own thread (http.server's per-request cost
+    capped the measured rate at a few hundred a second on this machine)."""
+
     def __init__(self) -> None:
         self.arrivals: list[tuple[float, int, str]] = []  # (wall ms, message ts, key)
         self.lock = threading.Lock()
-        receiver = self
+        ready = threading.Event()
+        self.port = 0
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                now = time.time() * 1000
-                payload = json.loads(body)
-                with receiver.lock:
-                    receiver.arrivals.append((now, payload["ts"], payload["id"]))
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    body = await reader.readexactly(length)
+                    now = time.time() * 1000
+                    payload = json.loads(body)
+                    with self.lock:
+                        self.arrivals.append((now, payload["ts"], payload["id"]))
+                    writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
                 pass
+            finally:
+                writer.close()
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 1024
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        async def main() -> None:
+            server = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=1024)
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+            await server.serve_forever()
+
+        threading.Thread(target=asyncio.run, args=(main(),), daemon=True).start()
+        ready.wait(10)
+        self.url = f"http://127.0.0.1:{self.port}/hook"
 
     def take(self) -> list[tuple[float, int, str]]:
         with self.lock:
@@ -106,16 +120,45 @@ async def sender(ws_url: str, token: str, to: int, count: int, acks: list[float]
                 done += 1
 
 
+def tree_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their live descendants (a
+    prefork worker's pool process is a child), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, list(pids)
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        todo.extend(children.get(pid, ()))
+    return total
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
 
 
 def one_run(server: BenchServer, pairs: list[tuple[str, int]], messages: int,
-            receiver: Receiver, notifications: bool, workers: int, window: int) -> dict:
+            receiver: Receiver, notifications: bool, workers: int, window: int,
+            worker_pids: list[int], drain: bool = False) -> dict:
     receiver.take()
     run = secrets.token_hex(4)
     acks: list[float] = []
+    if drain and notifications:
+        for pid in worker_pids:  # a backlog: the workers wait until every send is acked
+            os.killpg(pid, signal.SIGSTOP)
+    cpu_before = tree_cpu_s(worker_pids)
     started = time.time() * 1000
     t0 = time.perf_counter()
 
@@ -129,6 +172,10 @@ def one_run(server: BenchServer, pairs: list[tuple[str, int]], messages: int,
               "msgs_per_s": round(len(acks) / elapsed, 1),
               "ack_p50_ms": round(percentile(acks, 50), 2),
               "ack_p99_ms": round(percentile(acks, 99), 2)}
+    if drain and notifications:
+        started = time.time() * 1000  # the drain's clock starts when the workers do
+        for pid in worker_pids:
+            os.killpg(pid, signal.SIGCONT)
     if notifications:
         expected = len(pairs) * messages
         deadline = time.monotonic() + 300
@@ -146,6 +193,10 @@ def one_run(server: BenchServer, pairs: list[tuple[str, int]], messages: int,
             "notify_p50_ms": round(percentile(latencies, 50), 1),
             "notify_p99_ms": round(percentile(latencies, 99), 1),
         })
+        if worker_pids:
+            cpu = tree_cpu_s(worker_pids) - cpu_before
+            result["workers_cpu_s"] = round(cpu, 2)
+            result["notifications_per_worker_cpu_s"] = round(len(got) / cpu, 1) if cpu else 0
     return result
 
 
@@ -160,6 +211,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-delivery", action="store_true",
                         help="a broker but no worker: the on runs write and publish the "
                              "outbox rows, nothing delivers them (the trigger's own cost)")
+    parser.add_argument("--drain", action="store_true",
+                        help="with --celery: the workers are stopped (SIGSTOP) while the "
+                             "senders run and resumed after the last ack; notifications/s "
+                             "is then the workers' rate on a backlog")
     parser.add_argument("--store", default="embedded", choices=["embedded", "pg-redis"])
     parser.add_argument("--out", default=str(ROOT / "bench/results/notifications.json"))
     args = parser.parse_args(argv)
@@ -188,7 +243,7 @@ def main(argv: list[str]) -> int:
                 [sys.executable, "-m", "celery", "-A", "imsite", "worker", "-l", "WARNING",
                  "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
                  "-n", f"bench{len(workers)}@%h"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True,
                 stderr=open(log_dir / "worker.log", "a")))  # noqa: SIM115
         pairs = [(s[1], r[0]) for s, r in zip(senders, recipients, strict=True)]
         runs = []
@@ -199,13 +254,15 @@ def main(argv: list[str]) -> int:
                 try:
                     runs.append(one_run(server, pairs, args.messages, receiver,
                                         on and not args.no_delivery,
-                                        args.celery or args.embedded_workers, args.window))
+                                        args.celery or args.embedded_workers, args.window,
+                                        [w.pid for w in workers], args.drain))
                     runs[-1]["notifications"] = on
                 finally:
                     server.stop()
                 print(json.dumps(runs[-1]), flush=True)
     finally:
         for worker in workers:
+            os.killpg(worker.pid, signal.SIGCONT)
             worker.terminate()
             worker.wait(30)
         if broker is not None:
@@ -220,6 +277,7 @@ def main(argv: list[str]) -> int:
             for key in mine[0] if key not in ("notifications",)
         }
     document = {"mode": "outbox only, no worker" if args.no_delivery
+                else f"celery x{args.celery}, drain" if args.celery and args.drain
                 else f"celery x{args.celery}" if args.celery
                 else f"in-process x{args.embedded_workers}", "store": args.store,
                 "pairs": args.pairs, "messages_per_sender": args.messages,

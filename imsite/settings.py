@@ -367,8 +367,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish that cannot reach the broker fails fast (notifications/dispatch.py): the
 # outbox row stays due and the sweep publishes it again.
+# visibility_timeout (Redis broker only): a task taken by a worker that died without
+# acking it (acks_late) goes back to the queue after this long. Kombu's default, an
+# hour, made explicit: redelivery does not wait for it (the sweep publishes a row
+# again once its lease, IM_PUSH_TIMEOUT_S + IM_PUSH_REDELIVER_S, has run out), and a
+# copy restored later finds its rows claimed or sent and does nothing. Lower it only
+# to keep the broker's unacked set small; it must stay above a task's longest run.
+IM_PUSH_BROKER_VISIBILITY_S = _env_int("IM_PUSH_BROKER_VISIBILITY_S", 3600, minimum=60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
-                                   "interval_max": 0.5}
+                                   "interval_max": 0.5,
+                                   "visibility_timeout": IM_PUSH_BROKER_VISIBILITY_S}
 
 # --- notifications (docs/notifications.md) ----------------------------------------------
 
@@ -384,6 +392,9 @@ IM_PUSH_BREAKER_FAILS = _env_int("IM_PUSH_BREAKER_FAILS", 5, minimum=1)
 IM_PUSH_BREAKER_RESET_S = _env_int("IM_PUSH_BREAKER_RESET_S", 30, minimum=1)
 IM_PUSH_ALLOW_PRIVATE = _env_bool("IM_PUSH_ALLOW_PRIVATE", False)
 IM_PUSH_COLLAPSE_S = _env_int("IM_PUSH_COLLAPSE_S", 0, minimum=0)
+# Tests only: the outbox thread stops before writing anything (and no intent is
+# replayed), so a test can kill the server between the messages' commit and that write.
+IM_TEST_PUSH_STALL_OUTBOX = _env_bool("IM_TEST_PUSH_STALL_OUTBOX", False)
 # FCM HTTP v1: a service-account JSON file; the API's base URL (tests point it at a
 # loopback fake) and the project (default: the service account's).
 IM_PUSH_FCM_CREDENTIALS = _env("IM_PUSH_FCM_CREDENTIALS")
@@ -423,6 +434,8 @@ CELERY_TASK_QUEUES = [Queue(f"{IM_PUSH_QUEUE_PREFIX}-{kind}")
 CELERY_TASK_DEFAULT_QUEUE = f"{IM_PUSH_QUEUE_PREFIX}-webhook"
 # Threads that deliver in-process when there is no broker.
 IM_PUSH_WORKERS = _env_int("IM_PUSH_WORKERS", 2, minimum=1)
+# Provider requests a delivering process has in flight at once (notifications/sending.py).
+IM_PUSH_SEND_CONCURRENCY = _env_int("IM_PUSH_SEND_CONCURRENCY", 8, minimum=1)
 # Push registrations one user may hold (each multiplies every message into a notification).
 IM_PUSH_MAX_DEVICES = _env_int("IM_PUSH_MAX_DEVICES", 20, minimum=1)
 # Off: no outbox rows are written at all (the benchmark's "notifications off").

@@ -6,7 +6,7 @@ class NotificationsConfig(AppConfig):
 
     It sits above realtime (notifications -> realtime -> messaging): it reads the
     locator to know which devices have no live connection, and listens to messaging's
-    `messages_stored`; nothing below imports it."""
+    `messages_storing`; nothing below imports it."""
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "notifications"
@@ -16,12 +16,12 @@ class NotificationsConfig(AppConfig):
         from django.conf import settings
 
         from imsite import metrics
-        from messaging.signals import messages_stored
-        from notifications.dispatch import THREADS, notify_stored
+        from messaging.signals import messages_storing
+        from notifications.dispatch import THREADS, notify_storing
         from notifications.gauges import OutboxCollector, start_worker_exporter
         from realtime.signals import server_started
 
-        messages_stored.connect(notify_stored, dispatch_uid="notifications.outbox")
+        messages_storing.connect(notify_storing, dispatch_uid="notifications.outbox")
         # An embedded server sweeps from its start: rows a previous run left pending.
         server_started.connect(
             lambda **kw: THREADS.start(sweep=settings.IM_PUSH_EMBEDDED), weak=False,

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 _BEFORE = """
 local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
-if open_until == 0 then return 0 end
+if open_until == 0 then return -1 end
 local now = tonumber(ARGV[1])
 if now < open_until then return open_until - now end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
@@ -50,7 +50,8 @@ return was_open
 
 class Breaker(Protocol):
     def before_call(self, host: str, now: int) -> int:
-        """0: call now; otherwise how many ms to wait before trying again."""
+        """CLOSED: call now (and again, until a call fails); PROBE: call now, once;
+        otherwise (> 0) how many ms to wait before trying again."""
 
     def failed(self, host: str, now: int) -> None: ...
 
@@ -61,6 +62,10 @@ class Breaker(Protocol):
 
 # While one caller probes a host, the others look again this often.
 PROBE_WAIT_MS = 1000
+# before_call's answers that mean "call": the breaker is closed (a caller may send a
+# batch's other notifications for the host without asking again until one fails), or
+# this caller holds the probe (one call, then ask again).
+CLOSED, PROBE = -1, 0
 
 
 def _probe_ms() -> int:
@@ -108,12 +113,12 @@ class MemoryBreaker:
         with self._lock:
             open_until = self._open_until.get(host, 0)
             if open_until == 0:
-                return 0
+                return CLOSED
             if now < open_until:
                 return open_until - now
             if self._probe_until.get(host, 0) <= now:
                 self._probe_until[host] = now + _probe_ms()
-                return 0
+                return PROBE
             return PROBE_WAIT_MS
 
     def failed(self, host: str, now: int) -> None:

@@ -104,3 +104,17 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.state}"
+
+
+class OutboxIntent(models.Model):
+    """Messages whose notifications are still to be written: one row per stored batch,
+    written in the batch's own transaction and deleted in the transaction that writes
+    their outbox rows. A row that outlives its process (killed between the two
+    commits) is replayed by the sweep, so no acked message loses its notifications."""
+
+    # [[channel, seq], ...] of the batch's content messages.
+    keys = models.JSONField()
+    created_ms = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"intent {self.pk} ({len(self.keys)} messages)"

@@ -30,7 +30,7 @@ PACKAGES = (
 )
 # Higher imports lower, never the other way.
 # notifications sits on top: it reads realtime's locator (which devices have no live
-# connection) and listens to messaging's messages_stored; nothing imports it.
+# connection) and listens to messaging's messages_storing; nothing imports it.
 LAYERS = {"improto": 0, "accounts": 1, "media": 2, "messaging": 3, "realtime": 4,
           "notifications": 5}
 DJANGO_APPS = ("accounts", "media", "messaging", "notifications", "realtime", "webclient")

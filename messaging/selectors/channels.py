@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Q
 from msgpack import packb
 
 from improto.channels import parse_channel
-from messaging.models import Membership
+from messaging.models import ChannelState, Membership
 from messaging.selectors.read_marks import unread_state
 from messaging.store import StoredMessage, get_store
 
@@ -114,6 +115,30 @@ def channel_list(*, user_id: int) -> list[dict]:
             entry["first_seq"] = first_seqs[channel]
         entry["read_seq"], entry["unread"] = state[channel]
         answer.append(entry)
+    return answer
+
+
+def channels_of_users(user_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{user: {channel: last_seq}} for every channel of each user: what the store's
+    channels_of_user answers, for many users in three queries (the channels' rows,
+    which both stores keep in the database, the memberships, and the store's last
+    seqs) instead of one or two per user."""
+    ids = list(user_ids)
+    answer: dict[int, dict[str, int]] = {uid: {} for uid in ids}
+    groups: dict[int, list[int]] = {}
+    for group_id, uid in Membership.objects.filter(user_id__in=ids).values_list(
+            "group_id", "user_id"):
+        groups.setdefault(group_id, []).append(uid)
+    rows = ChannelState.objects.filter(
+        Q(user_a__in=ids) | Q(user_b__in=ids) | Q(group_id__in=list(groups))
+    ).values_list("channel", "user_a", "user_b", "group_id")
+    owners: dict[str, list[int]] = {}
+    for channel, a, b, group_id in rows:
+        owners[channel] = ([u for u in (a, b) if u in answer] if group_id is None
+                           else groups.get(group_id, []))
+    for channel, last_seq in get_store().last_seqs(sorted(owners)).items():
+        for uid in owners[channel]:
+            answer[uid][channel] = last_seq
     return answer
 
 

@@ -38,7 +38,7 @@ from messaging.services.read_marks import (
     read_positions_advance,
     read_refusal,
 )
-from messaging.signals import messages_stored
+from messaging.signals import messages_stored, messages_storing
 from messaging.store import AppendResult, NewMessage, get_store
 
 # The kind of file each media frame carries. A `file` frame takes any kind: a photo
@@ -203,10 +203,12 @@ def _send_batch(requests: Sequence[Request]) -> list[SendOutcome]:
             if not request.moderator:
                 marks.append((request.sender_id, result.message.channel, result.message.seq))
         revisions_apply(revised)
-        if messages_stored.has_listeners():
+        if messages_stored.has_listeners() or messages_storing.has_listeners():
             stored = [(o.result.message, o.recipients) for o in outcomes
                       if o is not None and o.result is not None and not o.result.dup]
-            if stored:
+            if stored and messages_storing.has_listeners():
+                messages_storing.send(None, stored=stored)
+            if stored and messages_stored.has_listeners():
                 transaction.on_commit(
                     lambda: messages_stored.send(None, stored=stored), robust=True
                 )

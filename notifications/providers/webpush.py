@@ -11,6 +11,7 @@ and 5xx transient; other 4xx (413 too large, 400, 401/403 a VAPID problem) faile
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import time
@@ -31,6 +32,12 @@ VAPID_VALID_S = 12 * 3600
 
 def b64url_decode(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def topic_of(channel: str) -> str:
+    """RFC 8030's Topic (at most 32 URL-safe base64 characters) for a channel: the push
+    service keeps only the latest undelivered message of a topic."""
+    return base64.urlsafe_b64encode(hashlib.sha256(channel.encode()).digest()[:24]).decode()
 
 
 def encrypt(data: bytes, p256dh: str, auth: str) -> bytes:
@@ -66,7 +73,8 @@ class WebPushProvider:
                                     "sub": self._subject,
                                     "exp": int(time.time()) + VAPID_VALID_S})
         headers.update({"Content-Encoding": "aes128gcm", "TTL": str(TTL_S),
-                        "Urgency": "high", "Content-Type": "application/octet-stream"})
+                        "Urgency": "high", "Content-Type": "application/octet-stream",
+                        "Topic": topic_of(payload["channel"])})
         try:
             response = http_client().post(endpoint, content=body, headers=headers)
         except httpx.TimeoutException:

@@ -97,16 +97,24 @@ def outbox(env: dict) -> list[dict]:
              "FROM notifications_notification n JOIN notifications_device d "
              "ON d.id = n.device_id ORDER BY n.id")
     columns = ["id", "key", "state", "attempts", "channel", "seq", "device", "enabled"]
+    return [dict(zip(columns, row, strict=True)) for row in _query(env, query)]
+
+
+def outbox_intents(env: dict) -> list[list]:
+    """The keys of every outbox intent still in the server's database."""
+    return [json.loads(keys) if isinstance(keys, str) else keys for (keys,) in _query(
+        env, "SELECT keys FROM notifications_outboxintent ORDER BY id")]
+
+
+def _query(env: dict, query: str) -> list[tuple]:
     if env.get("DATABASE_URL"):
         import psycopg
 
         with psycopg.connect(env["DATABASE_URL"]) as conn:
-            rows = conn.execute(query).fetchall()
-    else:
-        path = Path(env["IM_DATA_DIR"]) / "im.sqlite3"
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as conn:
-            rows = conn.execute(query).fetchall()
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+            return conn.execute(query).fetchall()
+    path = Path(env["IM_DATA_DIR"]) / "im.sqlite3"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as conn:
+        return conn.execute(query).fetchall()
 
 
 def wait_outbox(env: dict, predicate: Callable[[list[dict]], bool], timeout: float = 20) -> list:

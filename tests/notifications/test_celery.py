@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from kombu import Connection
 
-from tests.notifications.fake_push import wait_outbox
+from tests.notifications.fake_push import outbox_intents, wait_outbox
 from tests.notifications.helpers import register, signed
 from tests.notifications.workers import Broker, Worker
 from tests.support.clients import connect, make_user
@@ -117,6 +117,9 @@ async def test_worker_killed_mid_delivery_loses_nothing(celery_site, push):
     worker.kill()
     rows = wait_outbox(server.env, lambda rows: len(rows) == 1)
     assert rows[0]["state"] == "sending"
+    # The Redis broker would give the killed worker's unacked task back only after its
+    # visibility timeout (an hour); the new worker's sweep republishes the row once
+    # its lease (timeout 2 + redeliver 1 s) has run out.
     start_worker(concurrency=1)
     got = push.wait_for(lambda r: len(r) >= 2)
     rows = wait_outbox(server.env, lambda rows: rows[0]["state"] == "sent")
@@ -229,3 +232,26 @@ async def test_breaker_opens_holds_and_one_probe_closes_it(make_deployment, brok
     finally:
         for worker in workers:
             worker.stop()
+
+
+async def test_a_worker_replays_what_a_killed_server_never_wrote(make_deployment, broker, push):
+    """The server is killed after the acks and before its outbox write; no server
+    comes back, and a worker's sweep writes and delivers the notification once."""
+    dep = make_deployment(
+        redis=True, redis_db=5, CELERY_BROKER_URL=broker.url, IM_PUSH_ALLOW_PRIVATE=1,
+        IM_PUSH_REDELIVER_S=1, IM_PUSH_TIMEOUT_S=2,
+    )
+    server = dep.start_server(IM_TEST_PUSH_STALL_OUTBOX="1")
+    alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+    await register(server, bob, push.url())
+    acks = await _send(server, alice, bob, ["acked before the crash"])
+    server.kill()
+    assert wait_outbox(dep.env, lambda rows: True) == []
+    worker = Worker(dep.env, concurrency=1)
+    try:
+        got = push.wait_for(lambda r: len(r) >= 1)
+        assert got[0].json["seq"] == acks[0]["seq"] and signed(got[0])
+        wait_outbox(dep.env, lambda rows: len(rows) == 1 and rows[0]["state"] == "sent")
+        assert outbox_intents(dep.env) == [] and len(push.received) == 1
+    finally:
+        worker.stop()

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
+from notifications.providers.webpush import topic_of
 from tests.notifications.fake_push import FakePush, wait_outbox
 from tests.support.clients import ahttp, connect, make_user
 
@@ -76,6 +77,10 @@ async def test_an_encrypted_vapid_signed_push(webpush_server, service):
     payload = json.loads(http_ece.decrypt(got.body, private_key=key, auth_secret=auth,
                                           version="aes128gcm"))
     assert payload["preview"] == "hi in the browser" and payload["from"] == alice.id
+    # The channel's Topic: the push service keeps only its latest undelivered message.
+    topic = got.headers["topic"]
+    assert len(topic) == 32 and topic.replace("-", "").replace("_", "").isalnum()
+    assert topic == topic_of(payload["channel"])
 
 
 async def test_a_gone_subscription_is_disabled(webpush_server, service):
