@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import time
 
-from accounts.blocking import blocked_pairs
-from improto.channels import parse_channel
 from improto.conversation import ReadMark, Revise, Typing, typing_event
 from improto.errors import FORBIDDEN, ProtocolError
-from messaging.selectors.channels import ChannelForbidden, channel_members
+from messaging.selectors.channels import ChannelForbidden, typing_audience
 from messaging.services.message_send import SendRequest
 from messaging.services.read_marks import ReadRequest
 from realtime.db import run_read
@@ -59,19 +57,10 @@ async def _typing(session, command: Typing) -> None:
     if not host.typing_allowed(session.user_id, command.channel):
         return
     try:
-        members = await run_read(channel_members, user_id=session.user_id,
-                                 channel=command.channel)
+        others = await run_read(typing_audience, user_id=session.user_id,
+                                channel=command.channel)
     except ChannelForbidden as exc:
         raise ProtocolError(FORBIDDEN, str(exc), command.id) from None
-    others = members - {session.user_id}
-    if others and parse_channel(command.channel).kind == "p":
-        # Between two people a block in either direction silences typing, as it hides
-        # presence (docs/protocol.md, Account control); groups carry it as they carry
-        # messages.
-        (peer,) = others
-        pairs = {(session.user_id, peer), (peer, session.user_id)}
-        if await run_read(blocked_pairs, pairs):
-            return
     if others:
         host.forward(typing_event(channel=command.channel, user=session.user_id), others,
                      origin=session.conn_id)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from msgpack import packb
 
+from accounts.blocking import blocked_pairs
 from improto.channels import parse_channel
 from messaging.models import ChannelState, Membership
 from messaging.selectors.read_marks import unread_state
@@ -150,3 +152,18 @@ def channel_members(*, user_id: int, channel: str) -> frozenset[int]:
         return frozenset({parsed.a, parsed.b})
     members = Membership.objects.filter(group_id=parsed.group).values_list("user_id", flat=True)
     return frozenset(members)
+
+
+def typing_audience(*, user_id: int, channel: str) -> frozenset[int]:
+    """Who hears that the user types in the channel (ChannelForbidden if the user may
+    not read it): the other members; nobody if the user is disabled (a ban or a closed
+    account silences every frame from its commit on) or, in a private channel, if a
+    block stands between the two (either direction, as for presence)."""
+    others = channel_members(user_id=user_id, channel=channel) - {user_id}
+    if not others or not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+        return frozenset()
+    if parse_channel(channel).kind == "p":
+        (peer,) = others
+        if blocked_pairs({(user_id, peer), (peer, user_id)}):
+            return frozenset()
+    return others

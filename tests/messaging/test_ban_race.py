@@ -123,6 +123,39 @@ async def test_the_write_path_refuses_a_disabled_sender(make_deployment):
     assert status == 200 and page["messages"] == []
 
 
+async def test_a_disabled_user_typing_reaches_no_one(make_deployment):
+    """Typing is never stored, so it never meets the write path's check: a disabled
+    user's typing is dropped where it is forwarded, on a connection no event reached."""
+    dep = make_deployment(IM_TOKEN_RECHECK_S=3600)
+    server = dep.start_server()
+    alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+    channel = f"p:{min(alice.id, bob.id)}:{max(alice.id, bob.id)}"
+    a, b = await connect(server, "tcp"), await connect(server, "ws")
+    await a.auth(alice.token)
+    await b.auth(bob.token)
+    await a.send({"type": "typing", "channel": channel})
+    assert await b.expect("typing") == {"type": "typing", "channel": channel, "user": alice.id}
+    await asyncio.to_thread(
+        django_shell, server,
+        f"from accounts.models import User; User.objects.filter(pk={alice.id})"
+        ".update(is_active=False)",
+    )
+    # Another channel (the throttle holds the first): a group made before the change.
+    status, group = await ahttp(server.base_url, "POST", "/api/groups/",
+                                {"name": "g", "members": [bob.id]}, token=bob.token)
+    assert status == 201
+    await asyncio.to_thread(
+        django_shell, server,
+        f"from messaging.models import Membership; "
+        f"Membership.objects.get_or_create(group_id={group['id']}, user_id={alice.id})",
+    )
+    await a.send({"type": "typing", "channel": group["channel"]})
+    await a.send({"type": "heartbeat"})
+    assert (await a.recv())["type"] == "heartbeat"  # the typing frame was handled first
+    await b.send({"type": "heartbeat"})
+    assert (await b.recv())["type"] == "heartbeat"  # and nothing reached bob
+
+
 @pytest.mark.parametrize("change, reason", [
     ("from knox.models import AuthToken; from knox.settings import CONSTANTS; "
      "AuthToken.objects.filter(token_key='{token}'[:CONSTANTS.TOKEN_KEY_LENGTH]).delete()",
