@@ -167,13 +167,13 @@ RATE_REFUSED, RATE_FLOOD = _rate_limited["refused"], _rate_limited["flood"]
 # --- the message path -------------------------------------------------------------------
 
 MESSAGES_STORED = _counter("im_messages_stored",
-                           "Sends the group commit stored or refused (a rate is messages/s).")
-BATCH_SIZE = _histogram("im_batch_size", "Sends per group commit.", BATCH_BUCKETS)
+                           "Messages stored (not retries, refusals or read marks).")
+BATCH_SIZE = _histogram("im_batch_size", "Messages stored per group commit.", BATCH_BUCKETS)
 BATCH_SECONDS = _histogram("im_store_batch_seconds", "Time one group commit takes.",
                            LATENCY_BUCKETS)
 ACK_SECONDS = _histogram("im_ack_seconds",
-                         "From a send's arrival at the batch writer to its commit (its ack "
-                         "is queued right after).", LATENCY_BUCKETS)
+                         "From a send frame received to its ack queued to the connection.",
+                         LATENCY_BUCKETS)
 FANOUT_SECONDS = _histogram("im_fanout_seconds",
                             "From a commit to its messages handed to every node that holds "
                             "a recipient.", LATENCY_BUCKETS)

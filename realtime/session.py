@@ -419,9 +419,11 @@ class Session:
         """Hand a request to the batch writer; its answer is pushed once stored."""
         future = self.host.submit(request, origin=self.conn_id)
         self._last_send = future
-        future.add_done_callback(lambda f, cid=client_id: self._stored(cid, f))
+        received = metrics.now()
+        future.add_done_callback(lambda f, cid=client_id: self._stored(cid, f, received))
 
-    def _stored(self, client_id: str | None, future: asyncio.Future[SendOutcome]) -> None:
+    def _stored(self, client_id: str | None, future: asyncio.Future[SendOutcome],
+                received: float) -> None:
         if future.cancelled():
             return
         outcome = future.result()
@@ -438,6 +440,7 @@ class Session:
             id=client_id, channel=stored.channel, seq=stored.seq, ts=stored.ts,
             dup=outcome.result.dup,
         ))
+        metrics.ACK_SECONDS.observe(metrics.now() - received)
 
     async def _after_own_sends(self) -> None:
         """A sync answers after the sends that came before it on this connection."""

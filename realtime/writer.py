@@ -30,7 +30,7 @@ class BatchWriter:
         after_store: Callable[[list[tuple[SendOutcome, str]]], None],
         max_batch: int = 512,
     ) -> None:
-        self._queue: asyncio.Queue[tuple[Request, str, asyncio.Future, float]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Request, str, asyncio.Future]] = asyncio.Queue()
         self._after_store = after_store
         self._max_batch = max_batch
         self._task: asyncio.Task | None = None
@@ -47,7 +47,7 @@ class BatchWriter:
     def submit(self, request: Request, origin: str) -> asyncio.Future[SendOutcome]:
         """Queue a send; the future resolves once it is stored (or refused)."""
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((request, origin, future, metrics.now()))
+        self._queue.put_nowait((request, origin, future))
         return future
 
     async def _run(self) -> None:
@@ -62,23 +62,21 @@ class BatchWriter:
                 if not batch:
                     break
             started = metrics.now()
-            outcomes = await self._store([request for request, _, _, _ in batch])
+            outcomes = await self._store([request for request, _, _ in batch])
             stored = metrics.now()
-            metrics.MESSAGES_STORED.inc(len(batch))
-            metrics.BATCH_SIZE.observe(len(batch))
+            # Messages stored: not the reads, refusals and retries the batch also held.
+            written = sum(1 for o in outcomes if o.result is not None and not o.result.dup)
+            if written:
+                metrics.MESSAGES_STORED.inc(written)
+                metrics.BATCH_SIZE.observe(written)
             metrics.BATCH_SECONDS.observe(stored - started)
             # Acks first (the futures' callbacks push them), then the fan-out.
-            for (_, _, future, _), outcome in zip(batch, outcomes, strict=True):
+            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
-            # The futures' callbacks (the acks) run on the next turn of the loop: the
-            # ack latency is taken as of the commit, per arrival time.
-            observe = metrics.ACK_SECONDS.observe
-            for item in batch:
-                observe(stored - item[3])
             self._after_store(
                 [(outcome, origin)
-                 for (_, origin, _, _), outcome in zip(batch, outcomes, strict=True)]
+                 for (_, origin, _), outcome in zip(batch, outcomes, strict=True)]
             )
 
     async def _store(self, requests: list[Request]) -> list[SendOutcome]:

@@ -49,12 +49,18 @@ async def test_a_scrape_counts_connections_sends_and_latencies(make_deployment):
     await sender.auth(alice.token)
     await receiver.auth(bob.token)
     for i in range(5):
-        await sender.send_text(text=f"m{i}", to=bob.id)
+        await sender.send_text(text=f"m{i}", to=bob.id, client_id=f"c{i}")
     await sender.acks(5)
+    # A retry and a read mark ride the group commit but store no message.
+    await sender.send_text(text="m0", to=bob.id, client_id="c0")
+    assert (await sender.expect("ack"))["dup"] is True
     for _ in range(5):
         await receiver.expect("text")
     await sender.send({"type": "made-up", "id": "x1"})
     await sender.expect("error")
+    channel = f"p:{min(alice.id, bob.id)}:{max(alice.id, bob.id)}"
+    await receiver.send({"type": "read", "id": "r1", "channel": channel, "seq": 5})
+    assert (await receiver.expect("ack"))["id"] == "r1"
 
     status, text = await scrape(server)
     assert status == 200
@@ -63,12 +69,12 @@ async def test_a_scrape_counts_connections_sends_and_latencies(make_deployment):
     assert got[("im_connections", (("transport", "ws"),))] == 1
     assert got[("im_connections_authenticated", ())] == 2
     assert got[("im_auth_total", (("outcome", "ok"),))] == 2
-    assert got[("im_frames_received_total", (("type", "text"),))] == 5
+    assert got[("im_frames_received_total", (("type", "text"),))] == 6  # with the retry
     assert got[("im_frames_received_total", (("type", "other"),))] == 1
-    assert got[("im_frames_out_total", (("type", "ack"),))] == 5
+    assert got[("im_frames_out_total", (("type", "ack"),))] == 7  # 5, the retry, the read
     assert got[("im_frames_out_total", (("type", "text"),))] == 5
     assert got[("im_messages_stored_total", ())] == 5
-    assert got[("im_ack_seconds_count", ())] == 5
+    assert got[("im_ack_seconds_count", ())] == 6  # every send answered, the retry too
     assert got[("im_fanout_seconds_count", ())] >= 1
     assert got[("im_delivery_seconds_count", ())] == 5  # each message, pushed to bob here
     assert got[("im_batch_size_sum", ())] == 5
