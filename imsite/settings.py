@@ -491,6 +491,9 @@ SPECTACULAR_SETTINGS = {
 WHITENOISE_USE_FINDERS = True
 # Web pages of other origins allowed to call /api/ (the client at / needs none).
 IM_CORS_ORIGINS = _env_origins("IM_CORS_ORIGINS")
+# Web pages of other origins allowed to open /ws/ (empty: any; native clients, which
+# send no Origin, and this server's own pages always may): realtime/transport/ws_origins.py.
+IM_WS_ORIGINS = _env_origins("IM_WS_ORIGINS")
 
 IM_TOKEN_TTL_S = _env_int("IM_TOKEN_TTL_S", 30 * 24 * 3600, minimum=1)
 # How long the username of a closed account stays taken before anyone may register it
