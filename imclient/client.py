@@ -128,7 +128,8 @@ class Client(AccountControl, ConversationMixin):
 
         self.stats: dict[str, int] = dict.fromkeys(
             ("connections", "sessions", "pushed", "pulled", "gap_syncs", "full_syncs",
-             "resent", "rate_limited", "heartbeats", "acks", "dup_acks", "removed_skipped"), 0)
+             "resent", "rate_limited", "heartbeats", "acks", "dup_acks", "removed_skipped",
+             "channel_list_partial"), 0)
         id_prefix = hashlib.blake2b(self.device.encode(), digest_size=5).hexdigest() + "-"
         self._outbox = Outbox(id_prefix=id_prefix, rng=self._rng, stats=self.stats)
         self._sync = Sync(
@@ -142,6 +143,7 @@ class Client(AccountControl, ConversationMixin):
             replay_history=replay_history,
             on_channel_list=self._on_channel_list,
             on_released=self._on_released,
+            list_all_channels=lambda: self.request("GET", "/api/channels/"),
         )
         self._init_conversation()
         self._link: Link | None = None

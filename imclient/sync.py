@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from improto.channels import parse_channel
 from improto.conversation import ReadMark
@@ -56,6 +56,7 @@ class Sync:
         replay_history: bool,
         on_channel_list: Callable[[list], None] = lambda channels: None,
         on_released: Callable[[Message], None] = lambda message: None,
+        list_all_channels: Callable[[], Awaitable[list]] | None = None,
     ) -> None:
         self.tracker = SeqTracker()
         self.queue: asyncio.Queue = asyncio.Queue()  # (message, own) items, then the end
@@ -69,6 +70,8 @@ class Sync:
         self._replay_history = replay_history
         self._on_channel_list = on_channel_list  # the list, read positions included
         self._on_released = on_released  # each message as the application gets it
+        # The whole list over REST, when the wire's was cut at the sync size bound.
+        self._list_all_channels = list_all_channels
         self._requests: dict[str, asyncio.Future] = {}
         self._request_ids = itertools.count(1)
         self._wake = asyncio.Event()
@@ -163,8 +166,16 @@ class Sync:
         """The channel list, then every channel that has more than the client holds."""
         self._stats["full_syncs"] += 1
         reply = await self.request(conn, SyncChannels(id=None))
-        self._on_channel_list(reply.get("channels") or [])
-        listed = {c["channel"]: c["last_seq"] for c in reply.get("channels") or []}
+        channels = reply.get("channels") or []
+        if reply.get("truncated") and self._list_all_channels is not None:
+            # A user with more channels than one reply holds: the rest from REST (if
+            # that fails, the wire's part now, the rest at the next resync).
+            try:
+                channels = await self._list_all_channels()
+            except Exception:
+                self._stats["channel_list_partial"] += 1
+        self._on_channel_list(channels)
+        listed = {c["channel"]: c["last_seq"] for c in channels}
         if self._need_baseline:
             # A first start without state: what is already stored counts as read.
             for channel, last_seq in listed.items():
@@ -175,7 +186,7 @@ class Sync:
         if self._store is not None and not self._store_marked:
             self._store.mark_initialized(self._user_id)
             self._store_marked = True
-        for entry in reply.get("channels") or []:
+        for entry in channels:
             self._skip_removed(entry["channel"], entry.get("first_seq", 1))
         for channel, last_seq in listed.items():
             if last_seq > self.tracker.position(channel):

@@ -321,8 +321,14 @@ def offline(*, reason: str, reconnect: dict | None) -> dict:
     return {"type": OFFLINE, "reason": reason, "reconnect": reconnect}
 
 
-def sync_channels_reply(*, id: str | None, channels: list[dict]) -> dict:
-    return {"type": SYNC, "id": id, "channels": channels}
+def sync_channels_reply(*, id: str | None, channels: list[dict], truncated: bool = False
+                        ) -> dict:
+    """`truncated` (sent only when true): the list was cut at the sync size bound;
+    channels with unread messages come first, GET /api/channels/ lists them all."""
+    frame = {"type": SYNC, "id": id, "channels": channels}
+    if truncated:
+        frame["truncated"] = True
+    return frame
 
 
 def sync_range_reply(*, id: str | None, channel: str, messages: list[dict], last_seq: int,

@@ -34,7 +34,7 @@ from improto.errors import (
     ProtocolError,
 )
 from imsite import logs, metrics
-from messaging.selectors.channels import ChannelForbidden, channel_list, channel_messages
+from messaging.selectors.channels import ChannelForbidden, channel_list_for_sync, channel_messages
 from messaging.services.message_send import Request, SendOutcome, SendRequest
 from realtime import conversation
 from realtime.db import run_read
@@ -64,7 +64,6 @@ SLOW_REASON = words.SLOW
 FLOOD_REASON = words.FLOOD
 EXPIRED_REASON = words.EXPIRED
 # What the wire's channel list carries of each channel (first_seq only when above 1).
-SYNC_CHANNEL_FIELDS = ("channel", "last_seq", "first_seq", "read_seq")
 
 
 class Adapter(Protocol):
@@ -319,11 +318,9 @@ class Session:
         if isinstance(command, frames.SyncChannels):
             metrics.SYNC_CHANNELS.inc()
             await self._after_own_sends()
-            channels = await run_read(channel_list, user_id=self.user_id)
-            self.push(frames.sync_channels_reply(
-                id=command.id,
-                channels=[{k: c[k] for k in SYNC_CHANNEL_FIELDS if k in c} for c in channels],
-            ))
+            channels, truncated = await run_read(channel_list_for_sync, user_id=self.user_id)
+            self.push(frames.sync_channels_reply(id=command.id, channels=channels,
+                                                 truncated=truncated))
         elif isinstance(command, frames.SyncRange):
             metrics.SYNC_RANGE.inc()
             await self._after_own_sends()

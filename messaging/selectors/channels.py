@@ -120,6 +120,31 @@ def channel_list(*, user_id: int) -> list[dict]:
     return answer
 
 
+# What the wire's channel list carries of each channel (docs/protocol.md, Sync).
+SYNC_CHANNEL_FIELDS = ("channel", "last_seq", "first_seq", "read_seq")
+
+
+def channel_list_for_sync(*, user_id: int, max_bytes: int | None = None
+                          ) -> tuple[list[dict], bool]:
+    """The wire's channel list: (entries, truncated). At most `max_bytes`
+    (IM_SYNC_MAX_BYTES) of entries, so that no reply passes what clients accept:
+    channels with messages after the user's read position first, then the others;
+    `truncated` when some were left out (GET /api/channels/ lists them all)."""
+    budget = settings.IM_SYNC_MAX_BYTES if max_bytes is None else max_bytes
+    entries = [{k: c[k] for k in SYNC_CHANNEL_FIELDS if k in c}
+               for c in channel_list(user_id=user_id)]
+    if len(packb(entries)) <= budget:
+        return entries, False
+    entries.sort(key=lambda e: e["last_seq"] <= e["read_seq"])  # stable: unread first
+    kept, size = [], 0
+    for entry in entries:
+        size += len(packb(entry))
+        if size > budget:
+            break
+        kept.append(entry)
+    return kept, True
+
+
 def channels_of_users(user_ids: list[int]) -> dict[int, dict[str, int]]:
     """{user: {channel: last_seq}} for every channel of each user: what the store's
     channels_of_user answers, for many users in three queries (the channels' rows,

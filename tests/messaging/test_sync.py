@@ -194,3 +194,39 @@ async def test_a_page_larger_than_the_client_frame_limit_arrives(server, transpo
     await reader.send({"type": "sync", "id": "big", "channel": channel, "limit": 100})
     page = await reader.expect("sync")
     assert [m["seq"] for m in page["messages"]] == list(range(1, 41))
+
+
+async def test_the_channel_list_stops_at_the_byte_cap_with_unread_channels_first(make_deployment):
+    dep = make_deployment(IM_SYNC_MAX_BYTES=1024)
+    server = dep.start_server()
+    alice, bob = await make_user(server.base_url), await make_user(server.base_url)
+    groups = []
+    for i in range(60):
+        status, group = await ahttp(server.base_url, "POST", "/api/groups/",
+                                    {"name": f"g{i}", "members": [bob.id]}, token=alice.token)
+        assert status == 201
+        groups.append(group)
+    sender = await connect(server, "tcp")
+    await sender.auth(alice.token)
+    late = groups[-1]  # listed last by name order, unread for bob
+    await sender.send_text(group=late["id"], text="news", client_id="n")
+    await sender.expect("ack")
+    reader = await connect(server, "tcp")
+    await reader.auth(bob.token)
+    await reader.send({"type": "sync", "id": "c"})
+    reply = await reader.expect("sync")
+    assert reply["truncated"] is True
+    listed = [c["channel"] for c in reply["channels"]]
+    assert listed[0] == late["channel"] and 10 < len(listed) < 60
+    # REST lists them all.
+    status, every = await ahttp(server.base_url, "GET", "/api/channels/", token=bob.token)
+    assert status == 200 and len(every) == 60
+
+
+async def test_a_short_channel_list_is_whole(server):
+    alice = await make_user(server.base_url)
+    reader = await connect(server, "tcp")
+    await reader.auth(alice.token)
+    await reader.send({"type": "sync", "id": "c"})
+    reply = await reader.expect("sync")
+    assert reply == {"type": "sync", "id": "c", "channels": []}
