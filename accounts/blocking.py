@@ -98,7 +98,7 @@ def active_and_blocked(user_ids: Iterable[int], pairs: Iterable[tuple[int, int]]
     ids, pairs = set(user_ids), set(pairs)
     if not ids:
         return set(), set()
-    senders = sorted({s for s, _ in pairs}) or [0]
+    senders = sorted({s for s, _ in pairs}) or [0]  # no pairs: an id no user has
     quote = connection.ops.quote_name
     user_table, block_table = quote(User._meta.db_table), quote(Block._meta.db_table)
     id_list = ", ".join(["%s"] * len(ids))

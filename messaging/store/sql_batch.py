@@ -112,7 +112,7 @@ def insert_and_advance(cursor, messages: list[StoredMessage],
     moved = sorted(states.items())  # channel order, as the locks were taken
     if connection.vendor == "postgresql":
         # One array per column: the statement's text is the same for every batch
-        # (parsed once by the driver), its size does not grow with the batch.
+        # (the driver converts it once), its size does not grow with the batch.
         columns = list(zip(*(
             (m.channel, m.seq, m.ts, m.sender_id, m.client_id, m.type, json.dumps(m.body),
              m.recipient_id, m.group_id, m.target)
