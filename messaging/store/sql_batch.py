@@ -111,17 +111,16 @@ def insert_and_advance(cursor, messages: list[StoredMessage],
     channel, last_seq, last_ts = _q("channel"), _q("last_seq"), _q("last_ts")
     moved = sorted(states.items())  # channel order, as the locks were taken
     if connection.vendor == "postgresql":
-        # One array per column: the statement's text is the same for every batch
-        # (the driver converts it once), its size does not grow with the batch.
-        columns = list(zip(*(
-            (m.channel, m.seq, m.ts, m.sender_id, m.client_id, m.type, json.dumps(m.body),
-             m.recipient_id, m.group_id, m.target)
+        # The batch as one JSON document, encoded by one C call (a list of lists, each
+        # body nested as it is): the statement's text is the same for every batch (the
+        # driver converts it once) and no parameter grows with the batch but this one.
+        messages_json = json.dumps([
+            [m.channel, m.seq, m.ts, m.sender_id, m.client_id, m.type, m.body, m.recipient_id,
+             m.group_id, m.target]
             for m in messages
-        ), strict=True))
-        cursor.execute(_pg_insert_and_advance(), [
-            [name for name, _ in moved], [seq for _, (seq, _) in moved],
-            [ts for _, (_, ts) in moved], *(list(c) for c in columns),
         ])
+        states_json = json.dumps([[name, seq, ts] for name, (seq, ts) in moved])
+        cursor.execute(_pg_insert_and_advance(), [states_json, messages_json])
         return
     cursor.executemany(
         f"INSERT INTO {table} ({_message_columns(_INSERTED)}) "
@@ -139,15 +138,14 @@ def insert_and_advance(cursor, messages: list[StoredMessage],
 @cache
 def _pg_insert_and_advance() -> str:
     table, state_table = _q(Message._meta.db_table), _q(ChannelState._meta.db_table)
-    types = ("varchar", "int8", "int8", "int8", "varchar", "varchar", "text", "int8", "int8",
+    types = ("varchar", "int8", "int8", "int8", "varchar", "varchar", "jsonb", "int8", "int8",
              "int8")
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
-    names = ", ".join(f"c{i}" for i in range(_INSERTED))
-    select = ", ".join(f"c{i}::jsonb" if t == "text" else f"c{i}" for i, t in enumerate(types))
+    select = ", ".join(f"(m -> {i})::jsonb" if t == "jsonb" else f"(m ->> {i})::{t}"
+                       for i, t in enumerate(types))
     return (
-        f"WITH moved AS (UPDATE {state_table} AS s SET {_q('last_seq')} = v.seq, "
-        f"{_q('last_ts')} = v.ts FROM unnest(%s::varchar[], %s::int8[], %s::int8[]) "
-        f"AS v(channel, seq, ts) WHERE s.{_q('channel')} = v.channel) "
+        f"WITH moved AS (UPDATE {state_table} AS s SET {_q('last_seq')} = (v ->> 1)::int8, "
+        f"{_q('last_ts')} = (v ->> 2)::int8 FROM json_array_elements(%s::json) AS v "
+        f"WHERE s.{_q('channel')} = v ->> 0) "
         f"INSERT INTO {table} ({_message_columns(_INSERTED)}) "
-        f"SELECT {select} FROM unnest({arrays}) AS m({names})"
+        f"SELECT {select} FROM json_array_elements(%s::json) AS m"
     )
