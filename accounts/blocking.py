@@ -87,3 +87,31 @@ def blockers_among(*, user_id: int, candidate_ids: Iterable[int]) -> set[int]:
             "blocker_id", flat=True
         )
     )
+
+
+def active_and_blocked(user_ids: Iterable[int], pairs: Iterable[tuple[int, int]]
+                       ) -> tuple[set[int], set[tuple[int, int]]]:
+    """The active ones of `user_ids`, and those of the (sender, recipient) pairs where
+    the recipient blocked the sender: one statement for both (the write path's check
+    of its recipients). A block is read by the statement's own snapshot, so one that
+    committed before the statement began is seen."""
+    ids, pairs = set(user_ids), set(pairs)
+    if not ids:
+        return set(), set()
+    senders = sorted({s for s, _ in pairs}) or [0]  # no pairs: an id no user has
+    quote = connection.ops.quote_name
+    user_table, block_table = quote(User._meta.db_table), quote(Block._meta.db_table)
+    id_list = ", ".join(["%s"] * len(ids))
+    sender_list = ", ".join(["%s"] * len(senders))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.{quote('id')}, b.{quote('blocked_id')} FROM {user_table} AS u "
+            f"LEFT JOIN {block_table} AS b ON b.{quote('blocker_id')} = u.{quote('id')} "
+            f"AND b.{quote('blocked_id')} IN ({sender_list}) "
+            f"WHERE u.{quote('id')} IN ({id_list}) AND u.{quote('is_active')}",
+            [*senders, *sorted(ids)],
+        )
+        rows = cursor.fetchall()
+    active = {user_id for user_id, _ in rows}
+    blocked = {(sender, user_id) for user_id, sender in rows if sender is not None}
+    return active, blocked & pairs

@@ -7,6 +7,11 @@ size limit and writes the Membership rows together with the new count. Two joins
 racing for the last seat therefore queue on the lock and the second sees the group
 full: no check-then-act.
 
+A member who leaves or is removed has their user row locked too, the row every batch
+of their messages locks (messaging.services.message_send): a batch of theirs already
+under way commits before the removal does, and every later one reads the removal. So
+nothing of theirs is stored in the group after the removal's commit, on any node.
+
 Errors are the small exceptions below, each with a protocol error `code`; interfaces
 map them to their own answers (REST: 404/403/409/400).
 """
@@ -139,6 +144,7 @@ def group_leave(*, user, group_id: int) -> None:
         membership = _membership(group, user.pk)
         if membership is None:
             raise _outsider_error(group)
+        _hold_sends_of(user.pk)
         membership.delete()
         group.member_count -= 1
         fields = ["member_count"]
@@ -188,6 +194,7 @@ def group_member_remove(*, actor, group_id: int, user_id: int) -> None:
         membership = _membership(group, user_id)
         if membership is None:
             raise NotFound(f"user {user_id} is not a member of {g_channel(group.pk)}")
+        _hold_sends_of(user_id)
         membership.delete()
         group.member_count -= 1
         group.save(update_fields=["member_count"])
@@ -274,6 +281,16 @@ def _require_active_users(ids: set[int]) -> None:
     )
     if missing := ids - found:
         raise UnknownUsers(missing)
+
+
+def _hold_sends_of(user_id: int) -> None:
+    """Wait for the user's message batch under way, and hold their next ones until
+    this transaction ends (their row's lock; see the module's docstring)."""
+    if connection.features.has_select_for_update:
+        list(
+            get_user_model().objects.select_for_update(no_key=True)
+            .filter(pk=user_id).values_list("pk", flat=True)
+        )
 
 
 def _refuse_blockers(actor_id: int, ids: set[int]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from accounts.blocking import blocked_pairs
+from accounts.blocking import active_and_blocked, blocked_pairs
 from improto.channels import g_channel, p_channel, parse_channel
 from improto.errors import FORBIDDEN, INVALID, NOT_FOUND
 from improto.vocabulary import AUDIO, FILE, IMAGE, MEDIA_TYPES, VIDEO
@@ -118,13 +118,13 @@ def _send_batch(requests: Sequence[Request]) -> list[SendOutcome]:
         else:
             resolved.append((index, addressed))
 
-    senders, users = _active_senders_and_recipients(
+    # Blocks are read after the senders' rows are locked: a block of one of them
+    # committed before this point is seen, and one committing later waits for this
+    # batch (accounts.blocking).
+    senders, users, blocked = _active_senders_and_recipients(
         {r.sender_id for _, r in resolved} | {r.user_id for _, r in reads},
-        {r.to for _, r in resolved if r.to is not None},
+        {(r.sender_id, r.to) for _, r in resolved if r.to is not None},
     )
-    # Read after the senders' rows are locked: a block of one of them committed before
-    # this point is seen, and one committing later waits for this batch (accounts.blocking).
-    blocked = blocked_pairs((r.sender_id, r.to) for _, r in resolved if r.to is not None)
     groups = group_members(
         {r.group for _, r in resolved if r.group is not None}
         | {parse_channel(r.channel).group for _, r in resolved
@@ -314,26 +314,29 @@ def _refusal(
 
 
 def _active_senders_and_recipients(
-    senders: set[int], recipients: set[int]
-) -> tuple[set[int], set[int]]:
+    senders: set[int], pairs: set[tuple[int, int]]
+) -> tuple[set[int], set[int], set[tuple[int, int]]]:
     """The active ones among the senders, their rows locked to commit (in id order, so
-    that two writers never deadlock; no writer holds a channel's lock while it waits),
-    and the active ones among the recipients, not locked.
+    that two writers never deadlock; no writer holds a channel's lock while it waits);
+    the active ones among the recipients, not locked; and the (sender, recipient)
+    pairs where the recipient blocked the sender, read by a statement that begins
+    after the senders' locks are held.
 
     Where the database has no row locks (SQLite), its writers are serialised whole
-    (BEGIN IMMEDIATE): one query for both sets does."""
+    (BEGIN IMMEDIATE): one query for all three does."""
+    recipients = {r for _, r in pairs}
     if not connection.features.has_select_for_update:
-        active = _active_users(senders | recipients)
-        return senders & active, recipients & active
-    query = (
-        get_user_model().objects.select_for_update(no_key=True)
-        .filter(pk__in=senders, is_active=True).order_by("pk")
-    )
-    return set(query.values_list("pk", flat=True)), _active_users(recipients)
-
-
-def _active_users(ids: set[int]) -> set[int]:
-    if not ids:
-        return set()
-    query = get_user_model().objects.filter(pk__in=ids, is_active=True)
-    return set(query.values_list("pk", flat=True))
+        active, blocked = active_and_blocked(senders | recipients, pairs)
+        return senders & active, recipients & active, blocked
+    locked: set[int] = set()
+    if senders:
+        user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT "id" FROM {user_table} WHERE "id" = ANY(%s) AND "is_active" '
+                f'ORDER BY "id" FOR NO KEY UPDATE',
+                [sorted(senders)],
+            )
+            locked = {user_id for (user_id,) in cursor.fetchall()}
+    active, blocked = active_and_blocked(recipients, pairs)
+    return locked, active, blocked

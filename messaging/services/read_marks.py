@@ -92,12 +92,19 @@ def read_positions_advance(marks: Iterable[tuple[int, str, int]], *, report: boo
         return {}
     table = ReadPosition._meta.db_table
     rows = sorted(best.items())  # one order for every writer: no deadlock between them
-    values = ", ".join(["(%s, %s, %s)"] * len(rows))
-    params: list = []
-    for (user_id, channel), seq in rows:
-        params.extend((user_id, channel, seq))
+    if connection.vendor == "postgresql":
+        # One array per column: the same statement text whatever the batch's size, so
+        # the driver converts it once (a VALUES list was re-parsed every batch).
+        source = "SELECT * FROM unnest(%s::int8[], %s::varchar[], %s::int8[])"
+        params: list = [[u for (u, _), _ in rows], [c for (_, c), _ in rows],
+                        [seq for _, seq in rows]]
+    else:
+        source = "VALUES " + ", ".join(["(%s, %s, %s)"] * len(rows))
+        params = []
+        for (user_id, channel), seq in rows:
+            params.extend((user_id, channel, seq))
     sql = (
-        f'INSERT INTO "{table}" ("user_id", "channel", "seq") VALUES {values} '
+        f'INSERT INTO "{table}" ("user_id", "channel", "seq") {source} '
         f'ON CONFLICT ("user_id", "channel") DO UPDATE SET "seq" = excluded."seq" '
         f'WHERE excluded."seq" > "{table}"."seq"'
     )

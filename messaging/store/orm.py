@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Count, Exists, F, OuterRef, Q, Value, When
 
-from improto.channels import parse_channel
 from messaging.models import ChannelState, Membership, Message
 from messaging.store.base import AppendResult, NewMessage, RetentionStep, StoredMessage
+from messaging.store.sql_batch import insert_and_advance, lock_states, stored_by_client_id
 
 _FIELDS = (
     "channel", "seq", "ts", "sender_id", "client_id", "type", "body", "recipient_id", "group_id",
@@ -28,75 +28,31 @@ class OrmMessageStore:
         channels = sorted({m.channel for m in batch})
         # Part of the caller's transaction when there is one (the write path's), no
         # savepoint of its own: a failure rolls the whole batch back.
-        with transaction.atomic(savepoint=False):
-            states = self._lock_states(channels)
-            existing = self._existing(batch, channels)
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            states = lock_states(cursor, channels)
+            existing = stored_by_client_id(cursor, batch, channels)
             results: list[AppendResult] = []
-            new_rows: list[Message] = []
+            fresh: list[StoredMessage] = []
             for m in batch:
                 key = (m.channel, m.sender_id, m.client_id)
                 if key in existing:
                     results.append(AppendResult(existing[key], dup=True))
                     continue
-                state = states[m.channel]
-                state.last_seq += 1
-                state.last_ts = max(state.last_ts, now_ms)
-                row = Message(
-                    channel=m.channel,
-                    seq=state.last_seq,
-                    ts=state.last_ts,
-                    sender_id=m.sender_id,
-                    client_id=m.client_id,
-                    type=m.type,
-                    body=m.body,
-                    recipient_id=m.recipient_id,
-                    group_id=m.group_id,
-                    target=m.target,
+                last_seq, last_ts = states[m.channel]
+                seq, ts = last_seq + 1, max(last_ts, now_ms)
+                states[m.channel] = (seq, ts)
+                stored = StoredMessage(
+                    channel=m.channel, seq=seq, ts=ts, sender_id=m.sender_id,
+                    client_id=m.client_id, type=m.type, body=m.body,
+                    recipient_id=m.recipient_id, group_id=m.group_id, target=m.target,
                 )
-                new_rows.append(row)
-                stored = stored_message(row)
+                fresh.append(stored)
                 existing[key] = stored
                 results.append(AppendResult(stored, dup=False))
-            if new_rows:
-                Message.objects.bulk_create(new_rows)
-                written = {r.channel for r in new_rows}
-                ChannelState.objects.bulk_update(
-                    [s for s in states.values() if s.channel in written], ["last_seq", "last_ts"]
-                )
+            if fresh:
+                written = {s.channel for s in fresh}
+                insert_and_advance(cursor, fresh, {c: states[c] for c in written})
         return results
-
-    def _lock_states(self, channels: list[str]) -> dict[str, ChannelState]:
-        """Take every channel's allocator row, creating private channels' rows on first use.
-
-        Rows are locked in channel order so two batches never deadlock; the locks
-        are held to commit, which is what keeps seq N+1 from committing before N.
-        """
-        query = ChannelState.objects.select_for_update().filter(channel__in=channels)
-        states = {s.channel: s for s in query.order_by("channel")}
-        missing = [c for c in channels if c not in states]
-        if missing:
-            rows = []
-            for name in missing:
-                parsed = parse_channel(name)
-                if parsed.kind != "p":
-                    raise ValueError(f"no channel state for {name}")
-                rows.append(ChannelState(channel=name, user_a=parsed.a, user_b=parsed.b))
-            ChannelState.objects.bulk_create(rows, ignore_conflicts=True)
-            states = {s.channel: s for s in query.order_by("channel")}
-        return states
-
-    def _existing(
-        self, batch: Sequence[NewMessage], channels: list[str]
-    ) -> dict[tuple[str, int, str], StoredMessage]:
-        client_ids = {m.client_id for m in batch}
-        rows = Message.objects.filter(channel__in=channels, client_id__in=client_ids)
-        wanted = {(m.channel, m.sender_id, m.client_id) for m in batch}
-        found = {}
-        for row in rows:
-            key = (row.channel, row.sender_id, row.client_id)
-            if key in wanted:
-                found[key] = stored_message(row)
-        return found
 
     def range(
         self, channel: str, *, after: int = 0, before: int | None = None, limit: int = 100

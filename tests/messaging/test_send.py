@@ -95,6 +95,44 @@ async def test_pipelined_frames_keep_their_order(server, transport):
     assert {m["seq"]: m["body"]["text"] for m in got} == {i + 1: str(i) for i in range(count)}
 
 
+async def test_a_pipelined_batch_with_new_channels_and_retries_is_stored_exactly(server):
+    """Frames sent without waiting share batches: first messages to new peers (their
+    channels created in the batch), retries of earlier frames and awkward text all
+    come back, acked and in history, exactly as sent, each stored once."""
+    alice = await make_user(server.base_url)
+    peers = [await make_user(server.base_url) for _ in range(3)]
+    sender = await connect(server, "tcp")
+    await sender.auth(alice.token)
+    text = "caf\u00e9 \U0001f600 'q' \"dq\" back\\slash 100% %s %(x)s"
+    frames = []
+    for i in range(30):
+        peer = peers[i % 3]
+        frames.append((peer.id, f"{text} {i}", f"k{i}"))
+        if i % 4 == 3:  # a retry of an earlier frame, in the same pipeline
+            frames.append(frames[-3])
+    for to, body, client_id in frames:
+        await sender.send_text(to=to, text=body, client_id=client_id)
+    acks = [await sender.expect("ack") for _ in frames]
+    first: dict[str, dict] = {}
+    for (_, _, client_id), ack in zip(frames, acks, strict=True):
+        assert ack["id"] == client_id
+        if client_id in first:
+            assert ack == {**first[client_id], "dup": True}
+        else:
+            assert "dup" not in ack
+            first[client_id] = ack
+    for peer in peers:
+        low, high = sorted((alice.id, peer.id))
+        status, page = await ahttp(server.base_url, "GET",
+                                   f"/api/channels/p:{low}:{high}/messages/", token=peer.token)
+        assert status == 200
+        sent = [(c, b) for to, b, c in frames if to == peer.id]
+        once = list(dict(sent).items())
+        assert [(m["seq"], m["id"], m["body"]["text"]) for m in page["messages"]] == [
+            (seq, c, b) for seq, (c, b) in enumerate(once, start=1)]
+        assert [m["ts"] for m in page["messages"]] == sorted(m["ts"] for m in page["messages"])
+
+
 async def test_concurrent_senders_get_unique_gap_free_seqs(server):
     owner = await make_user(server.base_url)
     members = [await make_user(server.base_url) for _ in range(4)]

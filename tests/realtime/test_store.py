@@ -63,3 +63,27 @@ def test_ranges_are_ascending_and_before_gives_the_newest_below_it():
     frame = store.range(p, after=0, limit=1)[0].to_frame()
     assert (frame["from"], frame["to"], frame["id"]) == (alice.id, bob.id, "m0")
     assert dict(store.channels_of_user(bob.id)) == {p: 10}
+
+
+def test_what_append_returns_is_what_is_stored_and_a_retry_gets_it_back_unchanged():
+    alice, bob = make_user(), make_user()
+    p = p_channel(alice.id, bob.id)
+    store = get_store()
+    body = {"text": "caf\u00e9 \U0001f600 'quoted' \"double\" back\\slash 100% %s %(x)s",
+            "nested": {"list": [1, 2.5, None, True], "empty": {}}}
+    first = store.append([
+        NewMessage(channel=p, sender_id=alice.id, client_id="u1", type="text", body=body,
+                   recipient_id=bob.id),
+        message(p, bob.id, "u2", recipient_id=alice.id),
+    ], now_ms=9000)
+    # The clock steps back: ts still never decreases along seq.
+    retried = store.append([
+        message(p, alice.id, "u3", recipient_id=bob.id),
+        NewMessage(channel=p, sender_id=alice.id, client_id="u1", type="text",
+                   body={"text": "not what was stored"}, recipient_id=bob.id),
+    ], now_ms=1000)
+    assert retried[1].dup and retried[1].message == first[0].message
+    assert retried[0].message.ts == 9000 and retried[0].message.seq == 3
+    assert store.range(p, after=0, limit=10) == [
+        first[0].message, first[1].message, retried[0].message]
+    assert store.range(p, after=0, limit=1)[0].body == body
