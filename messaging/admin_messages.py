@@ -120,14 +120,8 @@ def sent(ts: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts / 1000))
 
 
-@admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    """Messages are the log of their channels: found, read and redacted here, never
-    added, changed or deleted."""
-
-    def get_urls(self):
-        view = self.admin_site.admin_view(self.message_view)
-        return [path("view/", view, name="messaging_message_view"), *super().get_urls()]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An admin page that shows and never adds, changes or deletes."""
 
     def has_add_permission(self, request):
         return False
@@ -137,6 +131,16 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    """Messages are the log of their channels: found, read and redacted here, never
+    added, changed or deleted."""
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.message_view)
+        return [path("view/", view, name="messaging_message_view"), *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):

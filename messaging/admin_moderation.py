@@ -13,7 +13,14 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from accounts.services import user_deactivate
-from messaging.admin_messages import given_reason, preview, redact_message, sent, state
+from messaging.admin_messages import (
+    ReadOnlyAdmin,
+    given_reason,
+    preview,
+    redact_message,
+    sent,
+    state,
+)
 from messaging.models import AuditEntry, Report
 from messaging.services.moderation import BAN, audit, report_close
 from messaging.store import get_store
@@ -91,7 +98,7 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Read-only: who did what, to what, when and why."""
 
     list_display = ["created_at", "moderator", "action", "subject", "reason"]
@@ -99,12 +106,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_select_related = ["moderator"]
     search_fields = ["moderator__username", "subject", "reason"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -5,13 +5,10 @@ is refused, and what was stored is exactly what was acked."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from tests.support.clients import ahttp, connect, make_user
-
-CHUNK = 10
+from tests.support.clients import ahttp, make_user
+from tests.support.storms import storm_across_a_change
 
 
 @pytest.mark.parametrize("redis", [True], ids=["redis"])
@@ -23,56 +20,15 @@ async def test_a_block_during_a_send_storm_cuts_each_connection_at_one_point(
                           IM_RATE_FRAMES_PER_S=100000, IM_RATE_FRAMES_BURST=100000)
     a, b = dep.start_server(), dep.start_server()
     alice, bob = await make_user(a.base_url), await make_user(b.base_url)
-    warmed, blocked = asyncio.Event(), asyncio.Event()
-    chunks_before = {"t": 0, "w": 0}  # chunks each connection got answered before the block
 
-    async def storm(server, transport: str, tag: str) -> list[tuple[bool, str]]:
-        """Send in chunks, reading each chunk's answers; return (sent after the block's
-        answer, outcome) per message, in sending order."""
-        client = await connect(server, transport)
-        await client.auth(alice.token, device=tag)
-        outcomes: list[tuple[bool, str]] = []
-        after = 0
-        i = 0
-        while after < 3 * CHUNK:
-            late = blocked.is_set()
-            ids = [f"{tag}-{i + k}" for k in range(CHUNK)]
-            for frame_id in ids:
-                await client.send_text(to=bob.id, text="x", client_id=frame_id)
-            i += CHUNK
-            answers = {}
-            while len(answers) < CHUNK:
-                frame = await client.recv()
-                if frame["type"] == "ack":
-                    answers[frame["id"]] = "ack"
-                elif frame["type"] == "error":
-                    assert frame["code"] == "forbidden", frame
-                    answers[frame["id"]] = "forbidden"
-            outcomes.extend((late, answers[frame_id]) for frame_id in ids)
-            if late:
-                after += CHUNK
-            else:
-                chunks_before[tag] += 1
-            # Both connections are in full flow when the block comes.
-            if min(chunks_before.values()) >= 10:
-                warmed.set()
-        await client.close()
-        return outcomes
+    async def send(client, frame_id: str) -> None:
+        await client.send_text(to=bob.id, text="x", client_id=frame_id)
 
-    runs = [asyncio.create_task(storm(a, "tcp", "t")), asyncio.create_task(storm(b, "ws", "w"))]
-    await asyncio.wait_for(warmed.wait(), 30)
-    status, _ = await ahttp(b.base_url, "POST", "/api/blocks/", {"user_id": alice.id},
-                            token=bob.token)
-    assert status == 201
-    blocked.set()
-    results = await asyncio.wait_for(asyncio.gather(*runs), 60)
+    async def block() -> None:
+        status, _ = await ahttp(b.base_url, "POST", "/api/blocks/", {"user_id": alice.id},
+                                token=bob.token)
+        assert status == 201
 
-    acked = 0
-    for outcomes in results:
-        kinds = [outcome for _, outcome in outcomes]
-        cut = kinds.index("forbidden")
-        assert set(kinds[:cut]) == {"ack"} and set(kinds[cut:]) == {"forbidden"}, kinds
-        assert all(outcome == "forbidden" for late, outcome in outcomes if late)
-        acked += cut
+    acked = await storm_across_a_change((a, b), alice.token, send, block)
     status, channels = await ahttp(a.base_url, "GET", "/api/channels/", token=bob.token)
     assert [c["last_seq"] for c in channels] == [acked]
