@@ -57,7 +57,14 @@ def address_check(host: str, port: int) -> None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise TargetRefused(f"cannot resolve {host!r}") from None
+    public_addresses(host, infos)
+
+
+def public_addresses(host: str, infos: list) -> list:
+    """The getaddrinfo answers `infos` for `host`, unless one of them is a private,
+    loopback, reserved or multicast address (then TargetRefused)."""
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if not address.is_global or address.is_multicast:
             raise TargetRefused(f"{host!r} is a private or reserved address")
+    return infos
