@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from kombu import Connection
@@ -115,6 +117,7 @@ async def test_a_workers_metrics_port_lets_in_whom_the_metrics_view_does(
         url = f"http://127.0.0.1:{port}/metrics"
         status, body = await asyncio.to_thread(_get_when_up, url, {})
         assert status == 403 and "IM_METRICS_ALLOW" in json.loads(body)["detail"]
+        assert _listening(port) == {"127.0.0.1"}  # IM_METRICS_WORKER_ADDR's default
         status, body = await asyncio.to_thread(
             _get_when_up, url, {"Authorization": f"Bearer {TOKEN}x"})
         assert status == 403
@@ -126,6 +129,17 @@ async def test_a_workers_metrics_port_lets_in_whom_the_metrics_view_does(
         assert status == 404
     finally:
         worker.stop()
+
+
+def _listening(port: int) -> set[str]:
+    """The IPv4 addresses a socket of this machine listens on at this TCP port."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port_hex = fields[1].split(":")
+        if fields[3] == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
 
 
 def _get_when_up(url: str, headers: dict, timeout: float = 30) -> tuple[int, str]:
