@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.notifications.fake_push import wait_outbox
-from tests.notifications.helpers import register
-from tests.support.clients import connect, make_user
+from tests.notifications.helpers import SECRET, register
+from tests.support.clients import ahttp, connect, make_user
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,3 +62,14 @@ async def test_a_name_that_resolves_to_loopback_is_refused_at_delivery(
     rows = wait_outbox(server.env, lambda rows: rows and rows[0]["state"] == "failed")
     assert rows[0]["attempts"] == 1
     assert push.received == []
+
+
+async def test_registration_refuses_loopback_hidden_in_an_ipv6_address(make_deployment):
+    server = make_deployment().start_server()
+    bob = await make_user(server.base_url)
+    for host in ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]",
+                 "[::127.0.0.1]", "[2002:7f00:1::1]", "[2002:a00:1::1]", "localhost"):
+        status, body = await ahttp(server.base_url, "POST", "/api/devices/", {
+            "device": "phone", "kind": "webhook", "target": f"http://{host}:9/hook",
+            "secret": SECRET}, token=bob.token)
+        assert status == 400 and "target" in body, (host, status, body)
