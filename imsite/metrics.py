@@ -208,6 +208,20 @@ def push_outcome(kind: str, outcome: str) -> None:
     _push_outcomes.labels(kind, outcome).inc()
 
 
+# The contract's counter (PROTOCOL.md section 7): one per notification (outbox row) that
+# delivery moved into sent, retrying, failed, dead or disabled.
+NOTIFICATION_OUTCOMES = ("sent", "retried", "failed", "dead", "disabled")
+_notifications = Counter("im_notifications", "Notifications by the state delivery moved "
+                         "them into.", ("outcome",)) if ENABLED else _NULL
+_notification_outcomes = {outcome: _notifications.labels(outcome)
+                          for outcome in NOTIFICATION_OUTCOMES}
+
+
+def notifications_moved(outcome: str, count: int = 1) -> None:
+    if count:
+        _notification_outcomes[outcome].inc(count)
+
+
 def now() -> float:
     return time.perf_counter()
 

@@ -18,19 +18,27 @@ from imsite.forwarding import forwarded_client
 
 
 def _allowed(request) -> bool:
+    return access_allowed(request.META.get("REMOTE_ADDR") or "",
+                          request.headers.get("x-forwarded-for"),
+                          request.headers.get("authorization", ""))
+
+
+def access_allowed(peer: str, forwarded_for: str | None, authorization: str) -> bool:
+    """The bearer token IM_METRICS_TOKEN, or a client address (after IM_NUM_PROXIES
+    proxies) in IM_METRICS_ALLOW. The rule of every metrics port (the Django view and
+    a Celery worker's, imsite/scrape_server.py)."""
     token = settings.IM_METRICS_TOKEN
-    if token:
-        given = request.headers.get("authorization", "")
-        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return True
-    address = forwarded_client(request.META.get("REMOTE_ADDR") or "",
-                               request.headers.get("x-forwarded-for"),
-                               settings.REST_FRAMEWORK.get("NUM_PROXIES"))
+    if token and hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        return True
+    address = forwarded_client(peer, forwarded_for, settings.REST_FRAMEWORK.get("NUM_PROXIES"))
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
     except ValueError:
         return False
     return any(ip in network for network in settings.IM_METRICS_ALLOW)
+
+
+REFUSED = ("not an address or token IM_METRICS_ALLOW or IM_METRICS_TOKEN lets in")
 
 
 class HttpMetricsMiddleware:
@@ -69,6 +77,5 @@ def metrics(request):
     if not settings.IM_METRICS:
         return JsonResponse({"detail": "metrics are off (IM_METRICS)"}, status=404)
     if not _allowed(request):
-        return JsonResponse({"detail": "not an address or token IM_METRICS_ALLOW or "
-                                       "IM_METRICS_TOKEN lets in"}, status=403)
+        return JsonResponse({"detail": REFUSED}, status=403)
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -734,10 +734,17 @@ IM_METRICS_ALLOW = _env_networks("IM_METRICS_ALLOW", "127.0.0.0/8,::1")
 IM_METRICS_TOKEN = _env("IM_METRICS_TOKEN") or None
 if IM_METRICS_TOKEN is not None and len(IM_METRICS_TOKEN) < 16:
     raise ImproperlyConfigured("IM_METRICS_TOKEN must be at least 16 characters")
-# A Celery worker serves its own /metrics on this port (0: none).
+# A Celery worker serves its own /metrics on this port (0: none), bound to this address
+# (loopback by default; 0.0.0.0 or :: for a scraper on another host), to the clients
+# IM_METRICS_ALLOW and IM_METRICS_TOKEN let in, as the server's /metrics.
 IM_METRICS_WORKER_PORT = _env_int("IM_METRICS_WORKER_PORT", 0, minimum=0)
 if IM_METRICS_WORKER_PORT > 65535:
     raise ImproperlyConfigured("IM_METRICS_WORKER_PORT must be a TCP port")
+IM_METRICS_WORKER_ADDR = _env("IM_METRICS_WORKER_ADDR", "127.0.0.1") or "127.0.0.1"
+try:
+    ipaddress.ip_address(IM_METRICS_WORKER_ADDR)
+except ValueError:
+    raise ImproperlyConfigured("IM_METRICS_WORKER_ADDR must be an IP address") from None
 # Log lines: "text" (readable) or "json" (one JSON object per line).
 IM_LOG_FORMAT = (_env("IM_LOG_FORMAT", "text") or "text").lower()
 if IM_LOG_FORMAT not in ("text", "json"):

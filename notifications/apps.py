@@ -18,7 +18,7 @@ class NotificationsConfig(AppConfig):
         from imsite import metrics
         from messaging.signals import messages_storing
         from notifications.dispatch import THREADS, notify_storing
-        from notifications.gauges import OutboxCollector, start_worker_exporter
+        from notifications.gauges import BreakerCollector, OutboxCollector, start_worker_exporter
         from realtime.signals import server_started
 
         messages_storing.connect(notify_storing, dispatch_uid="notifications.outbox")
@@ -30,6 +30,7 @@ class NotificationsConfig(AppConfig):
         worker_ready.connect(lambda **kw: THREADS.start(sweep=True), weak=False,
                              dispatch_uid="notifications.sweep")
         metrics.register_collector(OutboxCollector())
+        metrics.register_collector(BreakerCollector())
         # A worker's counters (delivery outcomes) live in the worker: it serves them.
         worker_ready.connect(lambda **kw: start_worker_exporter(), weak=False,
                              dispatch_uid="notifications.metrics")

@@ -18,6 +18,8 @@ from typing import Protocol
 
 from django.conf import settings
 
+from notifications.clock import now_ms
+
 log = logging.getLogger(__name__)
 
 _BEFORE = """
@@ -32,9 +34,11 @@ return tonumber(ARGV[3])
 _FAILED = """
 local fails = redis.call('HINCRBY', KEYS[1], 'fails', 1)
 local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
-redis.call('PEXPIRE', KEYS[1], 86400000)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if fails >= tonumber(ARGV[1]) or open_until > 0 then
-  redis.call('HSET', KEYS[1], 'open_until', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+  local ends = tonumber(ARGV[2]) + tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], 'open_until', ends)
+  redis.call('ZADD', KEYS[3], ends, ARGV[4])
   redis.call('DEL', KEYS[2])
   if open_until == 0 then return 1 end
 end
@@ -44,6 +48,7 @@ return 0
 _SUCCEEDED = """
 local was_open = redis.call('HEXISTS', KEYS[1], 'open_until')
 redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return was_open
 """
 
@@ -59,7 +64,13 @@ class Breaker(Protocol):
 
     def state(self, host: str) -> dict: ...
 
+    def open_hosts(self, limit: int) -> list[tuple[str, int]]:
+        """Up to `limit` hosts whose breaker is open or half-open (not closed), the
+        latest opened first, with the time (ms) their open period ends or ended."""
 
+
+# A breaker's state outlives its host's last failure by a day.
+STATE_TTL_MS = 86_400_000
 # While one caller probes a host, the others look again this often.
 PROBE_WAIT_MS = 1000
 # before_call's answers that mean "call": the breaker is closed (a caller may send a
@@ -83,23 +94,37 @@ class RedisBreaker:
         self._succeeded = self._redis.register_script(_SUCCEEDED)
 
     def _keys(self, host: str) -> list[str]:
-        return [f"{self._prefix}:{host}", f"{self._prefix}:{host}:probe"]
+        # The third: the hosts not closed, scored by the end of their open period.
+        return [f"{self._prefix}:{host}", f"{self._prefix}:{host}:probe", self._open_key]
+
+    @property
+    def _open_key(self) -> str:
+        return f"{self._prefix}:not-closed"
 
     def before_call(self, host: str, now: int) -> int:
         return int(self._before(keys=self._keys(host), args=[now, _probe_ms(), PROBE_WAIT_MS]))
 
     def failed(self, host: str, now: int) -> None:
         opened = self._failed(keys=self._keys(host), args=[
-            settings.IM_PUSH_BREAKER_FAILS, now, settings.IM_PUSH_BREAKER_RESET_S * 1000])
+            settings.IM_PUSH_BREAKER_FAILS, now, settings.IM_PUSH_BREAKER_RESET_S * 1000, host,
+            STATE_TTL_MS])
         if opened:
             log.warning("push breaker for %s opened", host)
 
     def succeeded(self, host: str) -> None:
-        if self._succeeded(keys=self._keys(host)):
+        if self._succeeded(keys=self._keys(host), args=[host]):
             log.warning("push breaker for %s closed", host)
 
     def state(self, host: str) -> dict:
         return self._redis.hgetall(self._keys(host)[0])
+
+    def open_hosts(self, limit: int) -> list[tuple[str, int]]:
+        # A host nobody called for a day has lost its breaker state (the hash expires):
+        # it leaves the set too.
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(self._open_key, "-inf", f"({now_ms() - STATE_TTL_MS}")
+        pipe.zrevrange(self._open_key, 0, limit - 1, withscores=True)
+        return [(host, int(until)) for host, until in pipe.execute()[1]]
 
 
 class MemoryBreaker:
@@ -142,6 +167,11 @@ class MemoryBreaker:
         with self._lock:
             return {"fails": self._fails.get(host, 0),
                     "open_until": self._open_until.get(host, 0)}
+
+    def open_hosts(self, limit: int) -> list[tuple[str, int]]:
+        with self._lock:
+            latest = sorted(self._open_until.items(), key=lambda item: -item[1])
+        return latest[:limit]
 
 
 @cache

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -111,47 +112,55 @@ def _record_all(token: str, results: list[Sent], counts: dict[str, int]) -> None
     now = now_ms()
     sent: dict[int | None, list[int]] = {}  # by status: one UPDATE each
     joined: list[int] = []  # told within another row's notification
+    moved: Counter = Counter()  # rows by the state they were moved into
     for result in results:
         if result.result == OK:
             sent.setdefault(result.outcome.status, []).append(result.group[-1].pk)
             joined.extend(row.pk for row in result.group[:-1])
     with transaction.atomic():
         for status, ids in sent.items():
-            Notification.objects.filter(pk__in=ids, claim=token, state=State.SENDING).update(
-                state=State.SENT, sent_ms=now, last_status=status, last_error="")
+            moved.update(sent=Notification.objects.filter(
+                pk__in=ids, claim=token, state=State.SENDING,
+            ).update(state=State.SENT, sent_ms=now, last_status=status, last_error=""))
         if joined:
-            Notification.objects.filter(pk__in=joined, claim=token, state=State.SENDING).update(
-                state=State.SENT, sent_ms=now, last_error="collapsed")
+            moved.update(sent=Notification.objects.filter(
+                pk__in=joined, claim=token, state=State.SENDING,
+            ).update(state=State.SENT, sent_ms=now, last_error="collapsed"))
         for result in results:
             counts[result.result] = counts.get(result.result, 0) + 1
             metrics.push_outcome(result.group[-1].kind, result.result)
             if result.result != OK:
                 for row in result.group:
-                    _record(row, result.result, result.outcome, result.wait_ms)
+                    _record(row, result.result, result.outcome, result.wait_ms, moved)
+    for outcome, count in moved.items():  # once committed
+        metrics.notifications_moved(outcome, count)
 
 
-def _record(row: Notification, result: str, outcome: Outcome | None, wait: int) -> None:
+def _record(row: Notification, result: str, outcome: Outcome | None, wait: int,
+            moved: Counter) -> None:
     now = now_ms()
     mine = Notification.objects.filter(pk=row.pk, claim=row.claim, state=State.SENDING)
-    if outcome is None:
+    if outcome is None:  # held by an open breaker: not an attempt, not counted
         mine.update(state=State.RETRYING, next_attempt_at=now + wait,
                     attempts=F("attempts") - 1, last_error="breaker open")
         return
     common = {"last_status": outcome.status, "last_error": outcome.error[:300]}
     if result == OK:
-        mine.update(state=State.SENT, sent_ms=now, **common)
+        moved.update(sent=mine.update(state=State.SENT, sent_ms=now,
+                                                        **common))
     elif result == GONE:
         mine.update(**common)
-        device_disable(device_id=row.device_id)
+        moved.update(disabled=device_disable(device_id=row.device_id))
         log.info("push target of device %s is gone (%s): disabled", row.device_id, outcome.status)
     elif result == BAD:
-        mine.update(state=State.FAILED, **common)
+        moved.update(failed=mine.update(state=State.FAILED, **common))
         log.warning("notification %s refused: %s %s", row.key, outcome.status, outcome.error)
     elif (row.attempts >= settings.IM_PUSH_MAX_ATTEMPTS
           or now - row.created_ms > settings.IM_PUSH_MAX_AGE_S * 1000):
-        mine.update(state=State.DEAD, **common)
+        moved.update(dead=mine.update(state=State.DEAD, **common))
         log.warning("notification %s dead after %d attempts", row.key, row.attempts)
     else:
-        mine.update(state=State.RETRYING,
-                    next_attempt_at=now + retry_delay_ms(row.attempts, outcome.retry_after_s),
-                    **common)
+        moved.update(retried=mine.update(
+            state=State.RETRYING,
+            next_attempt_at=now + retry_delay_ms(row.attempts, outcome.retry_after_s),
+            **common))

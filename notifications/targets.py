@@ -57,7 +57,31 @@ def address_check(host: str, port: int) -> None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise TargetRefused(f"cannot resolve {host!r}") from None
+    public_addresses(host, infos)
+
+
+def public_addresses(host: str, infos: list) -> list:
+    """The getaddrinfo answers `infos` for `host`, unless one of them is a private,
+    loopback, reserved or multicast address (then TargetRefused)."""
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global or address.is_multicast:
+        if not is_public(ipaddress.ip_address(info[4][0].split("%")[0])):
             raise TargetRefused(f"{host!r} is a private or reserved address")
+    return infos
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global and not multicast; an IPv6 address that embeds an IPv4 one (mapped,
+    compatible, 6to4, Teredo, NAT64) only if that one is public too."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if address.version == 6:
+        low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        embedded = (address.ipv4_mapped or address.sixtofour
+                    or (address.teredo[1] if address.teredo else None)
+                    or (low if int(address) >> 32 == 0 or address in NAT64 else None))
+        if embedded is not None:
+            return is_public(embedded)
+    return True

@@ -20,7 +20,7 @@ from google.auth import transport
 from google.oauth2 import service_account
 
 from notifications.providers.base import BAD, TRANSIENT, Outcome, classify
-from notifications.providers.webhook import http_client
+from notifications.providers.dialing import configured_client
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
@@ -47,7 +47,7 @@ class _HttpxRequest(transport.Request):
 
     def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
         try:
-            response = http_client().request(method, url, content=body, headers=headers,
+            response = configured_client().request(method, url, content=body, headers=headers,
                                              timeout=timeout or settings.IM_PUSH_TIMEOUT_S)
         except httpx.HTTPError as exc:
             raise auth_exceptions.TransportError(str(exc)) from exc
@@ -82,7 +82,7 @@ class FcmProvider:
         message = {"token": target, "data": {k: str(v) for k, v in payload.items()},
                    "android": {"collapse_key": payload["channel"]}}
         try:
-            response = http_client().post(
+            response = configured_client().post(
                 self._url, content=json.dumps({"message": message}).encode(),
                 headers={"Authorization": f"Bearer {token}",
                          "Content-Type": "application/json"})

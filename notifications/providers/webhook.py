@@ -5,28 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-from functools import cache
 from urllib.parse import urlsplit
 
 import httpx
-from django.conf import settings
 
 from notifications.providers.base import BAD, TRANSIENT, Outcome, classify
-from notifications.targets import TargetRefused, address_check
-
-
-@cache
-def http_client() -> httpx.Client:
-    # One pool per process, shared by the delivering threads; no redirects followed.
-    # TCP_NODELAY: the request's headers and body go out in two writes, and Nagle plus
-    # the receiver's delayed ACK would hold the body back ~40 ms on a kept-alive
-    # connection.
-    transport = httpx.HTTPTransport(
-        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
-    return httpx.Client(timeout=settings.IM_PUSH_TIMEOUT_S, follow_redirects=False,
-                        transport=transport)
+from notifications.providers.dialing import url_target_client
+from notifications.targets import TargetRefused
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -41,16 +26,13 @@ class WebhookProvider:
 
     def send(self, *, target: object, secret: str, payload: dict, key: str) -> Outcome:
         url = str(target)
-        host, _, port = self.host_of(url).rpartition(":")
-        try:
-            address_check(host, int(port))
-        except TargetRefused as exc:
-            return Outcome(BAD, None, str(exc))
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": key,
                    "X-IM-Signature": sign(body, secret)}
         try:
-            response = http_client().post(url, content=body, headers=headers)
+            response = url_target_client().post(url, content=body, headers=headers)
+        except TargetRefused as exc:  # a private address, found when dialling
+            return Outcome(BAD, None, str(exc))
         except httpx.TimeoutException:
             return Outcome(TRANSIENT, None, "timed out")
         except httpx.HTTPError as exc:

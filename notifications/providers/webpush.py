@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
 from notifications.providers.base import BAD, TRANSIENT, Outcome, classify
-from notifications.providers.webhook import http_client
-from notifications.targets import TargetRefused, address_check
+from notifications.providers.dialing import url_target_client
+from notifications.targets import TargetRefused
 
 TTL_S = 24 * 3600
 VAPID_VALID_S = 12 * 3600
@@ -60,13 +60,9 @@ class WebPushProvider:
     def send(self, *, target: object, secret: str, payload: dict, key: str) -> Outcome:
         endpoint = target["endpoint"]
         parts = urlsplit(endpoint)
-        host, _, port = self.host_of(target).rpartition(":")
         try:
-            address_check(host, int(port))
             body = encrypt(json.dumps(payload, separators=(",", ":")).encode(),
                            target["keys"]["p256dh"], target["keys"]["auth"])
-        except TargetRefused as exc:
-            return Outcome(BAD, None, str(exc))
         except (ValueError, TypeError) as exc:  # keys that are no P-256 point / secret
             return Outcome(BAD, None, f"bad subscription keys: {exc}"[:300])
         headers = self._vapid.sign({"aud": f"{parts.scheme}://{parts.netloc}",
@@ -76,7 +72,9 @@ class WebPushProvider:
                         "Urgency": "high", "Content-Type": "application/octet-stream",
                         "Topic": topic_of(payload["channel"])})
         try:
-            response = http_client().post(endpoint, content=body, headers=headers)
+            response = url_target_client().post(endpoint, content=body, headers=headers)
+        except TargetRefused as exc:  # a private address, found when dialling
+            return Outcome(BAD, None, str(exc))
         except httpx.TimeoutException:
             return Outcome(TRANSIENT, None, "timed out")
         except httpx.HTTPError as exc:

@@ -47,11 +47,12 @@ def device_remove(*, user_id: int, device_id: int) -> bool:
     return deleted > 0
 
 
-def device_disable(*, device_id: int) -> None:
-    """The target is gone: nothing more is sent to it, pending notifications included."""
+def device_disable(*, device_id: int) -> int:
+    """The target is gone: nothing more is sent to it, pending notifications included.
+    Returns how many notifications were pending."""
     with transaction.atomic():
         Device.objects.filter(pk=device_id).update(enabled=False)
-        Notification.objects.filter(device_id=device_id, state__in=PENDING).update(
+        return Notification.objects.filter(device_id=device_id, state__in=PENDING).update(
             state=State.DISABLED
         )
 

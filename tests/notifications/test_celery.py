@@ -4,15 +4,22 @@ broker, and nothing is lost or sent twice as far as the server knows."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
+import socket
+import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from kombu import Connection
 
 from tests.notifications.fake_push import outbox_intents, wait_outbox
 from tests.notifications.helpers import register, signed
+from tests.notifications.test_notification_metrics import scrape_until
 from tests.notifications.workers import Broker, Worker
+from tests.ops.test_metrics import TOKEN, samples, scrape
 from tests.support.clients import connect, make_user
 from tests.support.proxy import FaultProxy
 from tests.support.servers import free_port
@@ -94,8 +101,60 @@ async def test_a_threads_worker_serves_its_delivery_outcomes(make_deployment, br
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
             text = answer.read().decode()
         assert 'im_push_outcomes_total{kind="webhook",outcome="ok"} 3.0' in text
+        assert 'im_notifications_total{outcome="sent"} 3.0' in text
     finally:
         worker.stop()
+
+
+async def test_a_workers_metrics_port_lets_in_whom_the_metrics_view_does(
+        make_deployment, broker):
+    port = free_port()
+    dep = make_deployment(redis=True, redis_db=3, CELERY_BROKER_URL=broker.url,
+                          IM_METRICS_WORKER_PORT=port, IM_METRICS_ALLOW="192.0.2.0/24",
+                          IM_METRICS_TOKEN=TOKEN)
+    worker = Worker(dep.env, concurrency=1, pool="threads")
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        status, body = await asyncio.to_thread(_get_when_up, url, {})
+        assert status == 403 and "IM_METRICS_ALLOW" in json.loads(body)["detail"]
+        assert _listening(port) == {"127.0.0.1"}  # IM_METRICS_WORKER_ADDR's default
+        status, body = await asyncio.to_thread(
+            _get_when_up, url, {"Authorization": f"Bearer {TOKEN}x"})
+        assert status == 403
+        status, body = await asyncio.to_thread(
+            _get_when_up, url, {"Authorization": f"Bearer {TOKEN}"})
+        assert status == 200 and 'im_notifications_total{outcome="sent"} 0.0' in body
+        status, _ = await asyncio.to_thread(
+            _get_when_up, f"http://127.0.0.1:{port}/", {"Authorization": f"Bearer {TOKEN}"})
+        assert status == 404
+    finally:
+        worker.stop()
+
+
+def _listening(port: int) -> set[str]:
+    """The IPv4 addresses a socket of this machine listens on at this TCP port."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port_hex = fields[1].split(":")
+        if fields[3] == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+def _get_when_up(url: str, headers: dict, timeout: float = 30) -> tuple[int, str]:
+    """GET url once the worker listens on its port (polled: no event says it does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listens at {url}"
+            time.sleep(0.1)
 
 
 async def test_worker_killed_mid_delivery_loses_nothing(celery_site, push):
@@ -217,6 +276,10 @@ async def test_breaker_opens_holds_and_one_probe_closes_it(make_deployment, brok
         await register(server, bob, push.url())
         await _send(server, alice, bob, [f"m{i}" for i in range(6)])
         push.wait_for(lambda r: len(r) >= 3)
+        # Every node reads the breakers from Redis: the server's /metrics shows the host.
+        host = ("host", f"127.0.0.1:{push.port}")
+        got = await scrape_until(server, lambda got: ("im_push_breaker_open", (host,)) in got)
+        assert got[("im_push_breaker_open", (host,))] == 1
         failing[0] = False  # the host is back, but the breaker is open: nothing yet
         got = push.wait_for(lambda r: sum(x.status == 200 for x in r) >= 6, timeout=60)
         failures = [r for r in got if r.status == 500]
@@ -229,6 +292,8 @@ async def test_breaker_opens_holds_and_one_probe_closes_it(make_deployment, brok
         assert len(got) == len(failures) + 6
         rows = wait_outbox(server.env, lambda rows: all(r["state"] == "sent" for r in rows))
         assert len(rows) == 6
+        status, text = await scrape(server)
+        assert not any(key[0] == "im_push_breaker_open" for key in samples(text))
     finally:
         for worker in workers:
             worker.stop()

@@ -125,6 +125,7 @@ def test_nginx_accepts_the_config(tmp_path):
     ("IM_LOG_FORMAT", "xml", "IM_LOG_FORMAT must be text or json"),
     ("IM_METRICS_ALLOW", "10.0.0.0/8,not-an-address", "IM_METRICS_ALLOW takes comma-separated"),
     ("IM_METRICS_TOKEN", "short", "IM_METRICS_TOKEN must be at least 16 characters"),
+    ("IM_METRICS_WORKER_ADDR", "localhost", "IM_METRICS_WORKER_ADDR must be an IP address"),
 ])
 def test_bad_operations_settings_stop_start_up(name, value, message):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IM_", "DATABASE_URL"))}

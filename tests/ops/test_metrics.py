@@ -83,7 +83,8 @@ async def test_a_scrape_counts_connections_sends_and_latencies(make_deployment):
     assert got[("im_http_seconds_count", ())] >= 4
     # Labels are few and bounded: never a user, a channel or a connection.
     im_labels = {name for key in got if key[0].startswith("im_") for name, _ in key[1]}
-    assert im_labels <= {"transport", "outcome", "type", "kind", "state", "code", "le"}
+    assert im_labels <= {"transport", "outcome", "type", "kind", "state", "code", "le",
+                         "host"}
     await sender.close()
     await receiver.close()
 
