@@ -16,7 +16,7 @@ import redis
 
 from imclient import Client
 from realtime.cluster.registry import NodeInfo
-from tests.cluster.traffic import QUICK, Traffic, placement
+from tests.cluster.traffic import QUICK, Traffic, settled_placement
 from tests.imclient.conftest import until
 from tests.support.clients import TcpClient, ahttp, connect, make_user
 from tests.support.servers import (
@@ -138,7 +138,7 @@ async def test_two_workers_share_the_ports_and_their_clients_talk_and_stop_toget
     assert (await own.auth(probe.token))["node"] == ready["node"]
     await own.close()
     users = [await make_user(server.base_url) for _ in range(12)]
-    named = set((await placement(server, users)).values())
+    named = set((await settled_placement(server, users)).values())
     assert named == {f"{server.tcp_host}:{server.tcp_port + i}" for i in (0, 1)}
 
     alice, bob = await make_user(server.base_url), await make_user(server.base_url)
@@ -246,7 +246,7 @@ async def test_a_draining_worker_takes_no_new_connections_and_is_started_again(
     assert await nodes_answering(server, 2) == nodes
     # Back in the ring, it owns about half of those users again, at its own addresses:
     # the other worker sends exactly those to it (rebalance), and keeps the rest.
-    owners = await placement(server, others)
+    owners = await settled_placement(server, others)
     moved = 0
     for account, client in zip(others, kept, strict=True):
         if owners[account.id] == tcp_of[other]:

@@ -18,12 +18,29 @@ def address(server, transport: str) -> str:
 
 async def placement(server, accounts) -> dict[int, str]:
     """Each user's node, as GET /api/gateway/ answers (from any node)."""
-    answers = await asyncio.gather(*(ahttp(server.base_url, "GET", "/api/gateway/",
-                                           token=a.token) for a in accounts))
-    assert all(status == 200 for status, _ in answers), answers
+    answers = await _gateway(server, accounts)
     versions = {body["ring"] for _, body in answers}
     assert len(versions) == 1
     return {a.id: body["tcp"] for a, (_, body) in zip(accounts, answers, strict=True)}
+
+
+async def settled_placement(server, accounts, timeout: float = 20) -> dict[int, str]:
+    """`placement` once every answer names one ring version (behind shared ports, each
+    answer may come from another node, and a node takes a heartbeat to see a change)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        answers = await _gateway(server, accounts)
+        if len({body["ring"] for _, body in answers}) == 1:
+            return {a.id: body["tcp"] for a, (_, body) in zip(accounts, answers, strict=True)}
+        assert asyncio.get_running_loop().time() < deadline, "the nodes named two rings"
+        await asyncio.sleep(0.05)
+
+
+async def _gateway(server, accounts) -> list[tuple[int, dict]]:
+    answers = await asyncio.gather(*(ahttp(server.base_url, "GET", "/api/gateway/",
+                                           token=a.token) for a in accounts))
+    assert all(status == 200 for status, _ in answers), answers
+    return answers
 
 
 class Traffic:
