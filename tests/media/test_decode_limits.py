@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def one_worker_no_queue(deployment_factory_module):
 
 @pytest.fixture(scope="module")
 def one_worker_short_wait(deployment_factory_module):
-    dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=1, IM_MEDIA_DECODE_QUEUE=10,
+    dep = deployment_factory_module(IM_MEDIA_DECODE_WORKERS=1, IM_MEDIA_DECODE_QUEUE=40,
                                     IM_MEDIA_DECODE_WAIT_S=1, IM_UPLOAD_RATE="1000/min")
     return dep.start_server()
 
@@ -89,17 +90,25 @@ def assert_busy(reply) -> None:
                                       "shortly."}
 
 
-@pytest.mark.parametrize("server_name", ["one_worker_no_queue", "one_worker_short_wait"])
+# With no queue, a few at once; with a queue and a 1 s wait, enough that the last of
+# them waits past the second even where a decode is fast (24 x 42 ms).
+@pytest.mark.parametrize("server_name, count", [("one_worker_no_queue", CONCURRENT),
+                                                ("one_worker_short_wait", 24)])
 async def test_uploads_beyond_the_decode_queue_or_its_wait_are_told_to_retry(
-        request, server_name, bomb):
+        request, server_name, count, bomb):
     server = request.getfixturevalue(server_name)
     alice = await make_user(server.base_url)
-    replies = await asyncio.gather(*(
-        helpers.aupload(server.base_url, alice.token, bomb, f"bomb{i}.png")
-        for i in range(CONCURRENT)))
+    # A thread per upload: asyncio's default pool (cores + 4 threads) would let only a
+    # few be in flight at once, and those few may all fit in the wait.
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        replies = await asyncio.gather(*(
+            loop.run_in_executor(pool, helpers.upload, server.base_url, alice.token, bomb,
+                                 f"bomb{i}.png")
+            for i in range(count)))
     statuses = sorted(r.status for r in replies)
     # One decodes at a time; with no queue the others are refused at once, with a
-    # 1 s wait those still queued after it (each decode takes about half a second).
+    # 1 s wait those still queued after it.
     assert statuses[0] == 201 and statuses[-1] == 503, statuses
     for reply in replies:
         if reply.status == 503:
