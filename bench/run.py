@@ -78,8 +78,11 @@ QUICK = {
 }
 # What --profile records the server under.
 PROFILED = ("p2p_throughput", "p2p_latency", "group_fanout", "connect_storm")
-# The quick mode's PostgreSQL + Redis case: one throughput run on TCP.
-QUICK_PG = {("p2p_throughput", "tcp"), ("scale", "tcp")}
+# The quick mode's PostgreSQL + Redis case: one throughput run on TCP. Not `scale`: its
+# raw clients may connect while the workers still converge on the ring, and a client the
+# ring then moves (offline/rebalance) does not reconnect, so it counts as undelivered
+# (docs/benchmarks.md, Scale); the full run keeps it.
+QUICK_PG = {("p2p_throughput", "tcp")}
 
 
 def log(message: str) -> None:
