@@ -17,8 +17,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from devtools import processes
 from devtools.processes import (
@@ -124,10 +128,54 @@ class BenchServer(Process):
         self.http = parts["http"]
         self.tcp = parts["tcp"]
         self.ws = f"ws://{self.http}/ws/"
+        if workers and workers > 1:
+            try:
+                wait_for_ring(self.http, workers, timeout)
+            except Exception:
+                self.stop()
+                raise
 
     def stop(self, timeout: float = 20) -> None:
         super().stop(timeout)
         self.log.close()
+
+
+def _ring_seen(url: str) -> tuple[int, int] | None:
+    """(nodes, ring version) a node's /metrics reports, or None if it did not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return None
+    seen = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in ("im_nodes", "im_ring_version"):
+                seen[sample.name] = int(sample.value)
+    return seen.get("im_nodes", 0), seen.get("im_ring_version", -1)
+
+
+def wait_for_ring(http: str, workers: int, timeout: float, agreeing: int = 20) -> None:
+    """Return once every worker serves one ring of `workers` nodes.
+
+    `imserver ready` means each worker serves; each still takes a heartbeat to see the
+    others join. A client that connects before then may be placed on a worker that the
+    settled ring then moves it from (`offline`/`rebalance`), and the load generator's
+    clients do not reconnect. Worker i > 0 answers on the HTTP port plus i; worker 0
+    only on the shared port, where each new connection may reach any worker, so the
+    shared port must also give `agreeing` answers in a row that name the same ring.
+    """
+    host, port = http.rsplit(":", 1)
+    own = [f"http://{host}:{int(port) + i}/metrics" for i in range(1, workers)]
+    shared = f"http://{http}/metrics"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answers = [_ring_seen(url) for url in own] + [_ring_seen(shared)
+                                                     for _ in range(agreeing)]
+        if len(set(answers)) == 1 and answers[0] is not None and answers[0][0] == workers:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the {workers} workers did not agree on one ring in {timeout} s")
 
 
 class RelayServer(Process):

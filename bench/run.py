@@ -78,11 +78,9 @@ QUICK = {
 }
 # What --profile records the server under.
 PROFILED = ("p2p_throughput", "p2p_latency", "group_fanout", "connect_storm")
-# The quick mode's PostgreSQL + Redis case: one throughput run on TCP. Not `scale`: its
-# raw clients may connect while the workers still converge on the ring, and a client the
-# ring then moves (offline/rebalance) does not reconnect, so it counts as undelivered
-# (docs/benchmarks.md, Scale); the full run keeps it.
-QUICK_PG = {("p2p_throughput", "tcp")}
+# The quick mode's PostgreSQL + Redis cases: one throughput run on TCP, and `scale`
+# (one node, then two) so that CI checks loss and duplicates across workers too.
+QUICK_PG = {("p2p_throughput", "tcp"), ("scale", "tcp")}
 
 
 def log(message: str) -> None:
