@@ -23,6 +23,7 @@ import contextlib
 import socket
 import struct
 from collections import deque
+from types import FunctionType
 
 import txaio
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -37,6 +38,14 @@ from improto.frames import error
 SCOPE_KEY = "im.ws_link"
 _BINARY = 2  # the WebSocket opcode of a binary message
 _DEBUG_LEVELS = frozenset({"debug", "trace"})
+# What autobahn and Daphne keep on a connection from its opening handshake and never
+# read again once it is open.
+_HANDSHAKE_ONLY = (
+    "http_request_data", "http_response_data", "http_headers", "http_status_line",
+    "http_request_uri", "http_request_path", "http_request_params", "http_request_host",
+    "_wskey", "websocket_protocols", "websocket_extensions", "websocket_origin",
+    "clean_headers",
+)
 
 
 @implementer(IPushProducer)
@@ -143,10 +152,39 @@ class WsLink:
         transport.abortConnection()
 
 
+class _OpenedRequest:
+    """What Daphne still reads of the handshake's request once the socket is open."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+class _SendQueue:
+    """Autobahn's `send_queue`, made on first use. Autobahn gives every connection a
+    deque (760 bytes) that only chopped and synchronous sends fill; this server makes
+    neither but through autobahn's own sendData, which gets a real deque first
+    (GuardedWebSocketProtocol.sendData). Until then the queue reads as empty."""
+
+    def __get__(self, protocol, owner=None):
+        if protocol is None:
+            return self
+        queue = protocol.__dict__.get("_send_queue")
+        return () if queue is None else queue
+
+    def __set__(self, protocol, queue) -> None:
+        protocol.__dict__["_send_queue"] = queue if queue else None
+
+
 class GuardedWebSocketProtocol(WebSocketProtocol):
     link: WsLink | None = None
+    send_queue = _SendQueue()
+    # The factory whose options this class holds (_share_options).
+    _options_of: WebSocketFactory | None = None
 
     def connectionMade(self) -> None:
+        self._share_options()
         super().connectionMade()
         transport = self.transport
         self.link = WsLink(self)
@@ -155,6 +193,43 @@ class GuardedWebSocketProtocol(WebSocketProtocol):
             # the producer; from here on the WebSocket is what writes.
             transport.unregisterProducer()
             transport.registerProducer(self.link.gate, True)
+
+    def _share_options(self) -> None:
+        # Autobahn copies its thirty options from the factory onto every connection,
+        # unless the protocol already has them (its documented way to configure one
+        # connection): held once on the class, they cost an idle connection nothing.
+        # Options set on the factory after the first connection are not seen, as
+        # autobahn's own copy would not see them for connections already made.
+        cls = type(self)
+        if cls._options_of is None:
+            for name in self.CONFIG_ATTRS:
+                value = getattr(self.factory, name)
+                # A function on a class would be bound to each connection as a method.
+                setattr(cls, name, staticmethod(value) if isinstance(value, FunctionType)
+                        else value)
+            cls._options_of = self.factory
+        elif cls._options_of is not self.factory:  # another factory: its own options
+            for name in self.CONFIG_ATTRS:
+                setattr(self, name, getattr(self.factory, name))
+
+    def onOpen(self) -> None:
+        super().onOpen()
+        # An idle connection's largest part was its instance dict (over a hundred
+        # attributes) and the handshake it keeps: headers, raw request and response.
+        # Drop what only the handshake reads; the dict is rebuilt at the size of
+        # what is left (a dict never shrinks by deletion).
+        state = self.__dict__
+        headers = state.get("clean_headers")
+        if headers is not None:
+            # The same list is the ASGI scope's headers, which the application reads
+            # when it accepts (ws_origins.py) and never after.
+            headers.clear()
+        for name in _HANDSHAKE_ONLY:
+            state.pop(name, None)
+        request = state.get("request")
+        if request is not None:
+            state["request"] = _OpenedRequest(request.path)
+        self.__dict__ = dict(state)
 
     def connectionLost(self, reason) -> None:
         if self.link is not None:
@@ -170,6 +245,8 @@ class GuardedWebSocketProtocol(WebSocketProtocol):
         # Twisted logs at debug level, is autobahn's own.
         if (chopsize or sync or self.send_queue or self.logOctets
                 or txaio.get_global_log_level() in _DEBUG_LEVELS):
+            if self.__dict__.get("_send_queue") is None:
+                self.__dict__["_send_queue"] = deque()
             super().sendData(data, sync, chopsize)
             return
         self.transport.write(data)

@@ -36,7 +36,6 @@ def _open_protocol() -> GuardedWebSocketProtocol:
     protocol = GuardedWebSocketProtocol()
     protocol.transport = _Transport()
     protocol.state = protocol.STATE_OPEN
-    protocol.send_queue = deque()
     protocol.logOctets = False
     protocol.trafficStats = TrafficStats()
     return protocol
@@ -66,8 +65,21 @@ def test_at_debug_level_autobahn_writes_and_logs_as_before(formatted):
 
 def test_a_queued_write_stays_behind_the_queue():
     protocol = _open_protocol()
-    protocol.send_queue.append((b"earlier", False))
+    protocol.send_queue = deque([(b"earlier", False)])
     protocol._trigger = lambda: None  # the queue drains on the reactor; not here
     protocol.sendData(b"later")
     assert protocol.transport.written == []
     assert list(protocol.send_queue) == [(b"earlier", False), (b"later", False)]
+
+
+def test_the_send_queue_is_made_on_first_use():
+    protocol = _open_protocol()
+    protocol.send_queue = deque()  # what autobahn gives every connection
+    assert protocol.__dict__["_send_queue"] is None  # nothing held while unused
+    assert not protocol.send_queue
+    triggered = []
+    protocol._trigger = lambda: triggered.append(True)
+    protocol.sendData(b"synchronous", sync=True)  # autobahn's own queued path
+    assert protocol.transport.written == []
+    assert list(protocol.send_queue) == [(b"synchronous", True)]
+    assert triggered
