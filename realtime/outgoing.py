@@ -8,7 +8,7 @@ WebSocket frame, header included, written to the socket as it is), and "json" an
 
 from __future__ import annotations
 
-from improto.codec import encode_payload, pack_tcp
+from improto.codec import encode_json, encode_payload, pack_tcp
 from improto.framing import ws_server_frame
 
 
@@ -39,7 +39,7 @@ def _encode(frame: dict, form: str) -> bytes | str:
     if form == "tcp":
         return pack_tcp(frame)
     if form == "ws-json":
-        return ws_server_frame(encode_payload(frame, "json").encode(), binary=False)
+        return ws_server_frame(encode_json(frame), binary=False)
     if form == "ws-msgpack":
         return ws_server_frame(encode_payload(frame, "msgpack"), binary=True)
     return encode_payload(frame, form)

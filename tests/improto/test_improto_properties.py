@@ -5,6 +5,7 @@ import itertools
 import json
 
 import msgpack
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,7 @@ from improto import (
     pack_tcp,
     parse_command,
 )
+from improto.codec import encode_json
 
 MAX = 2**63 - 1
 
@@ -218,6 +220,17 @@ def test_decode_json_on_structured_values(value):
     text = json.dumps(no_bytes(value))  # NaN, Infinity and "\ud800" escapes included
     check_decode(text, "json")
     check_decode(text.encode("utf-8", "surrogatepass"), "json")
+
+
+@FUZZ
+@given(st.dictionaries(st.text(max_size=6), wire_values, max_size=4),
+       st.sampled_from([float("nan"), float("inf"), float("-inf")]))
+def test_encode_json_means_what_the_decoder_reads_and_refuses_non_finite(value, bad):
+    data = encode_json(value)
+    assert decode_payload(data, "json") == value
+    assert json.loads(data) == value
+    with pytest.raises(ValueError):
+        encode_json({**value, "bad": [bad]})
 
 
 @st.composite
