@@ -18,6 +18,12 @@ that falls behind, so the knee is the last step of the leading run of steps that
 up: the highest rate the server sustained. None when even the first step fell behind.
 `max_deliveries_per_s` is the best delivered rate of any step, the one that fell
 behind included: past the knee that is the rate the server delivers while saturated.
+
+The offer is the nominal one (`rate` times the other members). The generator shares
+the machine with the server, and when its loop is busy reading deliveries it sends
+late: a step whose own send pace (`sent_per_s`) stayed below `min_share` of its rate
+is *generator-bound*, and `generator_bound` says whether the step that fell behind
+was, in which case the knee is the generator's as much as the server's.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ def keeps_up(step: dict, min_share: float = MIN_SHARE) -> bool:
     return delivered >= min_share * offered
 
 
+def generator_bound(step: dict, min_share: float = MIN_SHARE) -> bool:
+    sent = step.get("sent_per_s")
+    return sent is not None and sent < min_share * step["rate"]
+
+
 def knee(steps: list[dict], min_share: float = MIN_SHARE) -> dict:
     """The knee and the best rate of `steps` (in the order they ran)."""
     best = None
@@ -40,12 +51,14 @@ def knee(steps: list[dict], min_share: float = MIN_SHARE) -> dict:
         if not keeps_up(step, min_share):
             break
         best = step
+    behind = next((s for s in steps if not keeps_up(s, min_share)), None)
     rates = [s["deliveries_per_s"] for s in steps if s.get("deliveries_per_s") is not None]
     return {
         "knee_rate": best["rate"] if best else None,
         "knee_deliveries_per_s": best["deliveries_per_s"] if best else None,
         "max_deliveries_per_s": max(rates) if rates else None,
-        "saturated": any(not keeps_up(s, min_share) for s in steps),
+        "saturated": behind is not None,
+        "generator_bound": behind is not None and generator_bound(behind, min_share),
     }
 
 

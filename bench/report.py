@@ -54,7 +54,9 @@ def _knee(record: dict) -> tuple[str, str, str]:
     steps = ", ".join(
         f"{_n(s['rate'])} {'ok' if s.get('kept_up') else 'behind'}"
         + ("" if s.get("kept_up") else
-           f" ({_n(s.get('deliveries_per_s'))} of {_n(s.get('offered_deliveries_per_s'))})")
+           f" ({_n(s.get('deliveries_per_s'))} of {_n(s.get('offered_deliveries_per_s'))}"
+           + (f"; generator sent {_n(s.get('sent_per_s'))}/s)" if s.get("generator_bound")
+              else ")"))
         for s in record.get("steps", []))
     notes = f"{record.get('members')} members; msg/s {steps}"
     if not record.get("saturated"):

@@ -16,7 +16,7 @@ import asyncio
 import secrets
 
 from bench.accounting import latency_summary
-from bench.knee import MIN_SHARE, keeps_up, knee
+from bench.knee import MIN_SHARE, generator_bound, keeps_up, knee
 from bench.scenarios.harness import (
     Context,
     Meter,
@@ -105,6 +105,7 @@ async def group_knee(ctx: Context) -> dict:
                 **cpu,
             }
             step["kept_up"] = keeps_up(step, min_share)
+            step["generator_bound"] = generator_bound(step, min_share)
             steps.append(step)
             if not step["kept_up"] or not all_drained:
                 break

@@ -6,14 +6,16 @@ from __future__ import annotations
 import pytest
 
 from bench.deploy import RelayServer
-from bench.knee import keeps_up, knee
+from bench.knee import generator_bound, keeps_up, knee
 from bench.loadgen import run_scenario
 from bench.report import failures, row, stores_table
 from bench.run import add_relay_shares, apply_overrides, plan_users, relay_workloads
 
 
-def _step(rate: float, delivered: float, *, drained: bool = True, receivers: int = 499) -> dict:
+def _step(rate: float, delivered: float, *, drained: bool = True, receivers: int = 499,
+          sent: float | None = None) -> dict:
     return {"rate": rate, "offered_deliveries_per_s": rate * receivers,
+            "sent_per_s": rate if sent is None else sent,
             "deliveries_per_s": delivered, "drained": drained}
 
 
@@ -35,7 +37,16 @@ def test_the_knee_is_the_last_step_before_the_first_that_falls_behind():
     assert figures["knee_deliveries_per_s"] == 109_000
     # The best delivered rate counts the step that fell behind: the saturated rate.
     assert figures["max_deliveries_per_s"] == 329_000
-    assert figures["saturated"] is True
+    assert figures["saturated"] is True and figures["generator_bound"] is False
+
+
+def test_a_step_the_generator_could_not_send_at_its_rate_is_behind_and_says_so():
+    # 603 msg/s sent of 660 asked: the offer was not made, so the step does not count as
+    # kept up, and the knee is marked as the generator's as much as the server's.
+    steps = [_step(440, 213_000), _step(660, 286_766, sent=603.3)]
+    figures = knee(steps)
+    assert figures["knee_rate"] == 440 and figures["generator_bound"] is True
+    assert generator_bound(steps[1]) and not generator_bound(steps[0])
 
 
 def test_no_knee_when_the_first_step_falls_behind_and_a_cap_when_none_does():
@@ -44,13 +55,15 @@ def test_no_knee_when_the_first_step_falls_behind_and_a_cap_when_none_does():
     assert behind["max_deliveries_per_s"] == 31_000
     capped = knee([_step(110, 54_800), _step(220, 109_000)])
     assert capped["knee_deliveries_per_s"] == 109_000 and capped["saturated"] is False
+    assert capped["generator_bound"] is False
     assert knee([])["max_deliveries_per_s"] is None
 
 
 def _knee_record(name: str, knee_rate, knee_rate_delivered, best, **extra) -> dict:
     steps = [{**_step(110, 54_800), "kept_up": True,
               "delivery_ms_p50": 20.0, "delivery_ms_p99": 40.0, "delivery_ms_max": 50.0},
-             {**_step(220, best, drained=False), "kept_up": False}]
+             {**_step(220, best, drained=False, sent=200), "kept_up": False,
+              "generator_bound": True}]
     return {"name": name, "transport": "tcp", "store": "sqlite", "layer": "memory",
             "members": 500, "knee_rate": knee_rate, "knee_deliveries_per_s": knee_rate_delivered,
             "max_deliveries_per_s": best, "saturated": True, "steps": steps,
@@ -70,7 +83,8 @@ def test_server_records_get_their_share_of_the_relay_knee_and_max_per_transport(
     assert label == "group_knee" and store == "sqlite"
     assert throughput == "knee 54,800 deliv/s (27% of relay), max 60,000 (24% of relay)"
     assert latency == "deliv at knee 20.0/40.0/50.0"
-    assert notes.startswith("500 members; msg/s 110 ok, 220 behind (60,000 of 109,780)")
+    assert notes.startswith(
+        "500 members; msg/s 110 ok, 220 behind (60,000 of 109,780; generator sent 200/s)")
     assert "capped" not in notes and "server cpu 0.98" in notes
     assert row(ws)[3] == "knee: none (first step behind), max 20,000"
     assert row(relay)[0] == "raw_relay (group_knee)"
