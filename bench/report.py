@@ -79,15 +79,18 @@ def row(record: dict) -> list[str]:
         notes = f"ERROR: {record['error'][:60]}"
     elif name == "raw_relay":
         label = f"raw_relay ({record['workload']})"
+        steps = ""
         if record["workload"] == "group_knee":
-            throughput, latency, _ = _knee(record)
+            throughput, latency, steps = _knee(record)
+            steps += "; "
         elif record["workload"] == "p2p_throughput":
             throughput = f"{_n(record.get('acked_per_s'))} acked/s"
             latency = "ack " + _ms(record, "ack_ms")
         else:
             throughput = f"{_n(record.get('deliveries_per_s'))} deliv/s"
             latency = "deliv " + _ms(record, "delivery_ms")
-        notes = f"server cpu {record.get('server_cpu', '-')}, gen cpu {record.get('gen_cpu', '-')}"
+        notes = (f"{steps}server cpu {record.get('server_cpu', '-')}, "
+                 f"gen cpu {record.get('gen_cpu', '-')}")
     elif name == "p2p_throughput":
         throughput = f"{_n(record.get('acked_per_s'))} acked/s{_share(record)}"
         latency = "ack " + _ms(record, "ack_ms")

@@ -88,6 +88,7 @@ def test_server_records_get_their_share_of_the_relay_knee_and_max_per_transport(
     assert "capped" not in notes and "server cpu 0.98" in notes
     assert row(ws)[3] == "knee: none (first step behind), max 20,000"
     assert row(relay)[0] == "raw_relay (group_knee)"
+    assert row(relay)[7].startswith("500 members; msg/s 110 ok, 220 behind")
     assert not failures([relay, server, ws])
     lines = stores_table([{"scenarios": [relay, server]}]).splitlines()
     assert "| group_knee | tcp | knee deliveries/s | 54,800 |" in lines
