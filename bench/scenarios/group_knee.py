@@ -34,13 +34,15 @@ from bench.scenarios.harness import (
 RATES = (110, 220, 440, 660, 880, 1100)
 
 
-def delivery_rate(delivered: int, first: float | None, last: float) -> float | None:
+def delivery_rate(delivered: int, sent: int, first: float | None, last: float) -> float | None:
     """Deliveries over the step's first to last delivery: the pipeline's constant delay
     (send to first delivery) drops out, so a short step is not marked down for it,
-    while a queue that builds stretches the window and brings the rate down."""
-    if first is None or last <= first:
+    while a queue that builds stretches the window and brings the rate down. That
+    window spans `sent - 1` send intervals, not `sent`: scaled so that a step kept up
+    with reads its offer rather than a little more."""
+    if first is None or last <= first or sent < 2:
         return None
-    return round(delivered / (last - first), 1)
+    return round(delivered * (sent - 1) / sent / (last - first), 1)
 
 
 async def group_knee(ctx: Context) -> dict:
@@ -97,7 +99,7 @@ async def group_knee(ctx: Context) -> dict:
                 "offered_deliveries_per_s": round(rate * len(receivers), 1),
                 # The generator's own pace: below `rate` when it could not send that fast.
                 "sent_per_s": round(sent / (sent_end - start), 1) if sent_end > start else None,
-                "deliveries_per_s": delivery_rate(delivered, first, end),
+                "deliveries_per_s": delivery_rate(delivered, sent, first, end),
                 "delivered": delivered,
                 "drained": in_time,
                 "drain_s": round(max(0.0, end - sent_end), 3),

@@ -10,6 +10,7 @@ from bench.knee import generator_bound, keeps_up, knee
 from bench.loadgen import run_scenario
 from bench.report import failures, row, stores_table
 from bench.run import add_relay_shares, apply_overrides, plan_users, relay_workloads
+from bench.scenarios.group_knee import delivery_rate
 
 
 def _step(rate: float, delivered: float, *, drained: bool = True, receivers: int = 499,
@@ -57,6 +58,15 @@ def test_no_knee_when_the_first_step_falls_behind_and_a_cap_when_none_does():
     assert capped["knee_deliveries_per_s"] == 109_000 and capped["saturated"] is False
     assert capped["generator_bound"] is False
     assert knee([])["max_deliveries_per_s"] is None
+
+
+def test_a_step_delivered_as_sent_reads_its_offer_and_a_queue_pulls_it_down():
+    # 10 messages at 10 msg/s to 4 receivers, 50 ms from a send to its deliveries.
+    assert delivery_rate(40, 10, first=0.05, last=0.95) == 40.0
+    # The same messages, the last delivered a second late: a queue built up.
+    assert delivery_rate(40, 10, first=0.05, last=1.95) == 18.9
+    assert delivery_rate(0, 10, first=None, last=1.0) is None
+    assert delivery_rate(4, 1, first=0.05, last=0.06) is None
 
 
 def _knee_record(name: str, knee_rate, knee_rate_delivered, best, **extra) -> dict:
