@@ -80,6 +80,8 @@ def make_plots(document: dict, out_dir: Path) -> list[Path]:
          "durable msg/s (acked); grey: raw relay, the Python limit"),
         ("group_fanout", "deliveries_per_s", "deliveries_per_s", TARGET_GROUP,
          "deliveries/s at a fixed send rate; grey: raw relay at the same rate"),
+        ("group_knee", "knee_deliveries_per_s", "knee_deliveries_per_s", TARGET_GROUP,
+         "deliveries/s at the knee (stepped rates); grey: raw relay's knee"),
     ):
         rows = []
         for transport in ("tcp", "ws"):

@@ -25,8 +25,43 @@ def _ms(record: dict, prefix: str) -> str:
 
 
 def _share(record: dict) -> str:
-    share = record.get("share_of_relay")
+    return _pct(record.get("share_of_relay"))
+
+
+def _pct(share: float | None) -> str:
     return f" ({100 * share:.0f}% of relay)" if share is not None else ""
+
+
+def _knee_step(record: dict) -> dict:
+    """The step at the knee (its latencies are the knee's), or {} when there is none."""
+    for step in record.get("steps", []):
+        if step.get("rate") == record.get("knee_rate"):
+            return step
+    return {}
+
+
+def _knee(record: dict) -> tuple[str, str, str]:
+    """throughput, latency and the steps of a group_knee record (server or relay)."""
+    if record.get("knee_deliveries_per_s") is None:
+        throughput = "knee: none (first step behind)"
+    else:
+        throughput = (f"knee {_n(record['knee_deliveries_per_s'])} deliv/s"
+                      f"{_pct(record.get('knee_share_of_relay'))}")
+    throughput += (f", max {_n(record.get('max_deliveries_per_s'))}"
+                   f"{_pct(record.get('max_share_of_relay'))}")
+    step = _knee_step(record)
+    latency = "deliv at knee " + _ms(step, "delivery_ms") if step else "-"
+    steps = ", ".join(
+        f"{_n(s['rate'])} {'ok' if s.get('kept_up') else 'behind'}"
+        + ("" if s.get("kept_up") else
+           f" ({_n(s.get('deliveries_per_s'))} of {_n(s.get('offered_deliveries_per_s'))}"
+           + (f"; generator sent {_n(s.get('sent_per_s'))}/s)" if s.get("generator_bound")
+              else ")"))
+        for s in record.get("steps", []))
+    notes = f"{record.get('members')} members; msg/s {steps}"
+    if not record.get("saturated"):
+        notes += "; capped by the offer"
+    return throughput, latency, notes
 
 
 def row(record: dict) -> list[str]:
@@ -44,13 +79,18 @@ def row(record: dict) -> list[str]:
         notes = f"ERROR: {record['error'][:60]}"
     elif name == "raw_relay":
         label = f"raw_relay ({record['workload']})"
-        if record["workload"] == "p2p_throughput":
+        steps = ""
+        if record["workload"] == "group_knee":
+            throughput, latency, steps = _knee(record)
+            steps += "; "
+        elif record["workload"] == "p2p_throughput":
             throughput = f"{_n(record.get('acked_per_s'))} acked/s"
             latency = "ack " + _ms(record, "ack_ms")
         else:
             throughput = f"{_n(record.get('deliveries_per_s'))} deliv/s"
             latency = "deliv " + _ms(record, "delivery_ms")
-        notes = f"server cpu {record.get('server_cpu', '-')}, gen cpu {record.get('gen_cpu', '-')}"
+        notes = (f"{steps}server cpu {record.get('server_cpu', '-')}, "
+                 f"gen cpu {record.get('gen_cpu', '-')}")
     elif name == "p2p_throughput":
         throughput = f"{_n(record.get('acked_per_s'))} acked/s{_share(record)}"
         latency = "ack " + _ms(record, "ack_ms")
@@ -67,6 +107,9 @@ def row(record: dict) -> list[str]:
         notes = (f"{record['members']} members, {record['rate']} msg/s offered "
                  f"{_n(record.get('offered_deliveries_per_s'))} deliv/s; "
                  f"server cpu {record.get('server_cpu', '-')}")
+    elif name == "group_knee":
+        throughput, latency, notes = _knee(record)
+        notes += f"; server cpu {record.get('server_cpu', '-')}"
     elif name == "idle_connections":
         throughput = f"{_n(record['connections'])} conns, {record['rss_per_conn_kb']:.1f} KB/conn"
         latency = "heartbeat " + _ms(record, "heartbeat_ms")
@@ -183,6 +226,10 @@ def _figures(record: dict) -> list[tuple[str, float | None, int]]:
     if name == "group_fanout":
         return [("deliveries/s", record.get("deliveries_per_s"), 0),
                 ("delivery p99 ms", record.get("delivery_ms_p99"), 0)]
+    if name == "group_knee":
+        return [("knee deliveries/s", record.get("knee_deliveries_per_s"), 0),
+                ("max deliveries/s", record.get("max_deliveries_per_s"), 0),
+                ("delivery p99 ms at the knee", _knee_step(record).get("delivery_ms_p99"), 0)]
     if name == "catch_up":
         return [("sends acked/s (one channel)", record.get("send_acked_per_s"), 0),
                 ("pages read, msgs/s", record.get("catchup_msgs_per_s"), 0)]

@@ -41,6 +41,7 @@ from bench.deploy import (
     pg_base_url,
     raise_nofile,
 )
+from bench.knee import share
 from bench.report import failures, stores_table, text_table, update_docs, update_stores_docs
 from bench.scenarios.scale import add_ratios, run_scale, users_needed
 from bench.scrape import Scraper
@@ -48,18 +49,27 @@ from bench.scrape import plot as plot_scrapes
 
 TRANSPORTS = ("tcp", "ws")
 STORES = ("embedded", "pg-redis", "pg-mongo-redis")
-SCENARIO_ORDER = ("raw_relay", "p2p_throughput", "p2p_latency", "group_fanout", "catch_up",
-                  "connect_storm", "idle_connections", "scale")
+SCENARIO_ORDER = ("raw_relay", "p2p_throughput", "p2p_latency", "group_fanout", "group_knee",
+                  "catch_up", "connect_storm", "idle_connections", "scale")
+# What the raw relay runs, with the server's parameters: the workloads of these that
+# were asked for (all of them when `raw_relay` is asked for alone).
+RELAY_WORKLOADS = ("p2p_throughput", "group_fanout", "group_knee")
+# The scenarios that need a group of their own (one per transport) seeded.
+GROUP_SCENARIOS = ("group_fanout", "group_knee")
 # Runs on this deployment only: two nodes of one cluster need PostgreSQL and Redis.
 SCALE_STORE = "pg-redis"
 
 # Parameters of each mode. p2p_latency runs once per rate; raw_relay runs the
-# p2p_throughput and group_fanout workloads with the same parameters as the server.
+# p2p_throughput, group_fanout and group_knee workloads with the same parameters as
+# the server. group_knee steps through `rates` (msg/s) until the server falls behind
+# (bench/knee.py says what counts as falling behind).
 FULL = {
     "p2p_throughput": {"pairs": 50, "window": 64, "duration": 10, "warmup": 2},
     "p2p_latency": [{"rate": 100, "pairs": 10, "duration": 10},
                     {"rate": 1000, "pairs": 10, "duration": 10}],
     "group_fanout": {"members": 500, "rate": 110, "duration": 5, "drain_timeout": 120},
+    "group_knee": {"members": 500, "rates": [110, 220, 440, 660, 880, 1100], "duration": 5,
+                   "drain": 2, "pause": 1, "drain_timeout": 120},
     "idle_connections": {"connections": 10000, "hold": 60, "heartbeat": 30, "probe": 100,
                          "concurrency": 50},
     "connect_storm": {"connections": 2000},
@@ -71,6 +81,7 @@ QUICK = {
     "p2p_latency": [{"rate": 100, "pairs": 5, "duration": 2},
                     {"rate": 1000, "pairs": 5, "duration": 2}],
     "group_fanout": {"members": 50, "rate": 20, "duration": 2},
+    "group_knee": {"members": 50, "rates": [20, 80], "duration": 0.5, "drain": 2, "pause": 0.1},
     "idle_connections": {"connections": 300, "hold": 4, "heartbeat": 2, "probe": 100},
     "connect_storm": {"connections": 200},
     "catch_up": {"messages": 1000, "window": 256, "page": 500},
@@ -211,13 +222,18 @@ def _loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def run_relay(runner: Runner, params: dict, transports) -> None:
+def relay_workloads(scenarios) -> list[str]:
+    """The relay's workloads for a run of `scenarios`: those asked for, else all."""
+    return [w for w in RELAY_WORKLOADS if w in scenarios] or list(RELAY_WORKLOADS)
+
+
+def run_relay(runner: Runner, params: dict, transports, workloads=RELAY_WORKLOADS) -> None:
     relay = RelayServer(runner.log_dir / "relay.log")
     try:
         for transport in transports:
             address = relay.tcp if transport == "tcp" else relay.ws
             # Fake users: the relay takes the token as the user id.
-            for workload in ("p2p_throughput", "group_fanout"):
+            for workload in workloads:
                 wanted = params[workload]
                 count = 2 * wanted["pairs"] if workload == "p2p_throughput" else wanted["members"]
                 first = 1 + len(runner.records) * 10_000
@@ -237,7 +253,9 @@ def plan_users(params: dict, scenarios, transports) -> tuple[int, dict, list]:
     """Give every (scenario, transport) its own users, so channels start at seq 1.
 
     The idle and storm scenarios share one block (they run one after the other and
-    send almost nothing). Returns (user count, {key: (start, count)}, groups spec)."""
+    send almost nothing). Returns (user count, {key: (start, count)}, groups spec);
+    slices[("group", scenario, transport)] is the index of that run's group in the
+    groups spec."""
     slices: dict = {}
     groups: list = []
     cursor = 0
@@ -253,10 +271,12 @@ def plan_users(params: dict, scenarios, transports) -> tuple[int, dict, list]:
         if "p2p_latency" in scenarios:
             for case in params["p2p_latency"]:
                 take(("p2p_latency", transport, case["rate"]), 2 * case["pairs"])
-        if "group_fanout" in scenarios:
-            members = params["group_fanout"]["members"]
-            groups.append((cursor, members))
-            take(("group_fanout", transport), members)
+        for scenario in GROUP_SCENARIOS:
+            if scenario in scenarios:
+                members = params[scenario]["members"]
+                slices[("group", scenario, transport)] = len(groups)
+                groups.append((cursor, members))
+                take((scenario, transport), members)
         if "catch_up" in scenarios:
             take(("catch_up", transport), 2)
         if "scale" in scenarios:
@@ -292,8 +312,8 @@ def run_deployment(runner: Runner, name: str, params: dict, scenarios, transport
         seed = dep.seed(users=count, groups=groups_spec)
         log(f"{name}: migrated and seeded {count} users in {time.monotonic() - t0:.1f} s")
         users = seed["users"]
-        group_ids = iter(seed["groups"])
-        group_of = {t: next(group_ids) for t in transports if "group_fanout" in needed}
+        group_of = {(s, t): seed["groups"][slices[("group", s, t)]]
+                    for s in GROUP_SCENARIOS for t in transports if ("group", s, t) in slices}
 
         def block(key) -> list:
             start, size = slices[key]
@@ -344,7 +364,8 @@ def run_deployment(runner: Runner, name: str, params: dict, scenarios, transport
                     figures = runner.generate(
                         scenario, transport=transport, address=address,
                         server_pid=server.pid, users=block(key), params=case,
-                        groups=[group_of[transport]] if scenario == "group_fanout" else [],
+                        groups=[group_of[scenario, transport]]
+                        if scenario in GROUP_SCENARIOS else [],
                         profile_name=profile,
                     )
                     runner.record(base, figures)
@@ -383,6 +404,14 @@ def add_relay_shares(records: list[dict]) -> None:
             ref = relay.get(("group_fanout", r["transport"]))
             if ref and ref.get("deliveries_per_s") and r.get("deliveries_per_s"):
                 r["share_of_relay"] = round(r["deliveries_per_s"] / ref["deliveries_per_s"], 4)
+        elif r["name"] == "group_knee":
+            # The share of relay at saturation: of its knee, and of its best rate.
+            ref = relay.get(("group_knee", r["transport"]))
+            if ref:
+                for key in ("knee_deliveries_per_s", "max_deliveries_per_s"):
+                    value = share(r.get(key), ref.get(key))
+                    if value is not None:
+                        r[key.replace("deliveries_per_s", "share_of_relay")] = value
 
 
 def publish(document: dict) -> None:
@@ -441,7 +470,9 @@ def apply_overrides(params: dict, overrides: list[str]) -> dict:
     for item in overrides:
         path, _, raw = item.partition("=")
         scenario, _, key = path.partition(".")
-        value = json.loads(raw) if raw.replace(".", "", 1).isdigit() else raw
+        # Numbers and lists (`--set group_knee.rates=[50,100]`) are JSON; the rest strings.
+        is_json = raw.replace(".", "", 1).isdigit() or raw.startswith("[")
+        value = json.loads(raw) if is_json else raw
         targets = params[scenario] if isinstance(params[scenario], list) else [params[scenario]]
         for target in targets:
             target[key] = value
@@ -514,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if "raw_relay" in scenarios:
                 log("raw relay")
-                run_relay(runner, params, transports)
+                run_relay(runner, params, transports, relay_workloads(scenarios))
             for store in stores:
                 only = None
                 if store in ("pg-redis", "pg-mongo-redis"):

@@ -9,6 +9,7 @@ are documented in docs/benchmarks.md.
 from bench.scenarios.catch_up import catch_up
 from bench.scenarios.connect_storm import connect_storm
 from bench.scenarios.group_fanout import group_fanout
+from bench.scenarios.group_knee import group_knee
 from bench.scenarios.harness import Context
 from bench.scenarios.idle_connections import idle_connections
 from bench.scenarios.p2p_latency import p2p_latency
@@ -18,6 +19,7 @@ SCENARIOS = {
     "p2p_throughput": p2p_throughput,
     "p2p_latency": p2p_latency,
     "group_fanout": group_fanout,
+    "group_knee": group_knee,
     "idle_connections": idle_connections,
     "connect_storm": connect_storm,
     "catch_up": catch_up,
