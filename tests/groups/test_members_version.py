@@ -223,6 +223,23 @@ def test_the_cache_keeps_the_most_recently_used_groups_up_to_its_size():
     assert [cache.get(g, 0) is not None for g in (1, 2, 3, 4)] == [True, False, True, True]
 
 
+def test_the_cache_keeps_at_most_its_number_of_member_ids():
+    cache = MembersCache(100, max_members=10)
+    cache.put(1, 0, frozenset(range(4)))
+    cache.put(2, 0, frozenset(range(4)))
+    cache.put(1, 1, frozenset(range(5)))  # replaces its entry: 9 held
+    assert cache.members_held == 9 and len(cache) == 2
+    cache.put(3, 0, frozenset(range(3)))  # 12: the least recently used (2) goes
+
+    assert cache.members_held == 8
+    assert [cache.get(g, v) is not None for g, v in ((1, 1), (2, 0), (3, 0))] == [
+        True, False, True]
+    cache.put(4, 0, frozenset(range(11)))  # larger than the whole cache: not kept
+    assert cache.get(4, 0) is None and cache.members_held == 8
+    cache.drop([1])
+    assert cache.members_held == 3
+
+
 def test_a_cache_of_size_zero_holds_nothing():
     cache = MembersCache(0)
     cache.put(1, 0, frozenset({1}))
@@ -248,3 +265,4 @@ def test_the_cache_stays_bounded_and_consistent_under_threads():
         thread.join()
 
     assert errors == [] and len(cache) <= 50
+    assert cache.members_held == sum(len(members) for _, members in cache._entries.values())
