@@ -14,7 +14,9 @@ class Group(models.Model):
     # (messaging.services.groups; the admin's edits and the deletion of users go
     # through group_repair): the write path caches the members of a group and uses
     # them only while this still reads the same (messaging.selectors.members).
-    members_version = models.BigIntegerField(default=0)
+    # db_default: rows inserted by a node of the previous version, during an upgrade,
+    # get it too.
+    members_version = models.BigIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
