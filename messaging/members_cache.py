@@ -34,13 +34,17 @@ class MembersCache:
         self._entries: OrderedDict[int, tuple[int, frozenset[int]]] = OrderedDict()
         self._held = 0  # member ids in all the entries
         self._lock = threading.Lock()
+        # Lookups answered from the cache, and not (read by the metrics at a scrape).
+        self.hits = self.misses = 0
 
     def get(self, group_id: int, version: int) -> frozenset[int] | None:
         """The members cached under exactly this version, else None."""
         with self._lock:
             entry = self._entries.get(group_id)
             if entry is None or entry[0] != version:
+                self.misses += 1
                 return None
+            self.hits += 1
             self._entries.move_to_end(group_id)
             return entry[1]
 
