@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm
+from django.db import transaction
 from knox.admin import AuthTokenAdmin as KnoxAuthTokenAdmin
 from knox.models import AuthToken
 
@@ -70,18 +71,24 @@ class UserAdmin(DjangoUserAdmin):
             user_deactivate(user=obj, moderator_id=request.user.pk, reason=reason)
 
     # Deleting an account drops what other apps keep about it (memberships, whose
-    # groups' counts and owners they then recompute). (Deactivating is usually better.)
+    # groups' counts, owners and members_version they then recompute). The deletion
+    # and what the apps run after it are one transaction: a group's cached members
+    # (messaging.selectors.members) must stop being used at the very commit that
+    # removes a member. (The bulk action runs outside the admin's own transactions.)
+    # Deactivating is usually better.
     def delete_model(self, request, obj):
-        after = _users_deleting(type(obj).objects.filter(pk=obj.pk))
-        super().delete_model(request, obj)
-        for call in after:
-            call()
+        with transaction.atomic():
+            after = _users_deleting(type(obj).objects.filter(pk=obj.pk))
+            super().delete_model(request, obj)
+            for call in after:
+                call()
 
     def delete_queryset(self, request, queryset):
-        after = _users_deleting(queryset)
-        super().delete_queryset(request, queryset)
-        for call in after:
-            call()
+        with transaction.atomic():
+            after = _users_deleting(queryset)
+            super().delete_queryset(request, queryset)
+            for call in after:
+                call()
 
 
 def _users_deleting(users) -> list:

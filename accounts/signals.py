@@ -19,10 +19,12 @@ tokens_revoked = Signal()
 # With no receiver, no avatar is accepted.
 avatar_check = Signal()
 
-# Sent by the admin before it deletes users, with keyword arguments:
+# Sent by the admin before it deletes users, inside the transaction that deletes them,
+# with keyword arguments:
 #   users: QuerySet  the users about to be deleted
 # A receiver may answer a function of no arguments; each is called once the users are
-# deleted. messaging answers one that repairs the groups they were members of.
+# deleted, in the same transaction. messaging locks the groups they were members of
+# and answers one that repairs them (and raises their members_version).
 users_deleting = Signal()
 
 # Sent after the commit that closed an account (DELETE /api/users/me/), with keyword

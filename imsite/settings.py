@@ -529,6 +529,11 @@ IM_MAX_TEXT_CHARS = _env_int("IM_MAX_TEXT_CHARS", 4000, minimum=1)
 IM_AUTH_TIMEOUT_S = _env_int("IM_AUTH_TIMEOUT_S", 5, minimum=1)
 IM_HEARTBEAT_S = _env_int("IM_HEARTBEAT_S", 30, minimum=1)
 IM_HOT_WINDOW = _env_int("IM_HOT_WINDOW", 1000, minimum=0)
+# How many groups' members each process keeps, checked against the group's
+# members_version on every use (messaging/members_cache.py); 0 reads them every time.
+# And how many member ids in all (about 100 bytes each).
+IM_MEMBERS_CACHE_GROUPS = _env_int("IM_MEMBERS_CACHE_GROUPS", 10000, minimum=0)
+IM_MEMBERS_CACHE_MEMBERS = _env_int("IM_MEMBERS_CACHE_MEMBERS", 1000000, minimum=0)
 # Where messages are stored: empty for the SQL database, else a mongodb:// URL (its
 # path names the database, default "im"); see docs/architecture.md.
 IM_MONGODB_URL = _env("IM_MONGODB_URL")

@@ -7,7 +7,9 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.signals import account_closed, user_moderated, users_deleting
+        from imsite import metrics
         from media.signals import channel_read_check
+        from messaging.gauges import MembersCacheCollector
         from messaging.selectors.channels import channel_readable_any
         from messaging.services.groups import (
             groups_leave_after_account_closed,
@@ -23,3 +25,4 @@ class MessagingConfig(AppConfig):
             groups_leave_after_account_closed, dispatch_uid="messaging.leave-groups"
         )
         user_moderated.connect(audit_user_moderated, dispatch_uid="messaging.audit-bans")
+        metrics.register_collector(MembersCacheCollector())

@@ -10,6 +10,13 @@ class Group(models.Model):
     public = models.BooleanField(default=False)
     # Kept equal to the number of Membership rows; updated under the group's row lock.
     member_count = models.PositiveIntegerField(default=0)
+    # Raised in the same transaction as every change to the group's Membership rows
+    # (messaging.services.groups; the admin's edits and the deletion of users go
+    # through group_repair): the write path caches the members of a group and uses
+    # them only while this still reads the same (messaging.selectors.members).
+    # db_default: rows inserted by a node of the previous version, during an upgrade,
+    # get it too.
+    members_version = models.BigIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from improto.channels import parse_channel
 from improto.frames import CONTENT_TYPES
-from messaging.services.read_marks import group_members
+from messaging.selectors.members import group_members
 from messaging.store import StoredMessage, get_store
 from notifications.clock import now_ms
 from notifications.models import PENDING, Notification, OutboxIntent, State

@@ -12,6 +12,7 @@ from msgpack import packb
 from accounts.blocking import blocked_pairs
 from improto.channels import parse_channel
 from messaging.models import ChannelState, Membership
+from messaging.selectors.members import group_members
 from messaging.selectors.read_marks import unread_state
 from messaging.store import StoredMessage, get_store
 
@@ -170,13 +171,21 @@ def channels_of_users(user_ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def channel_members(*, user_id: int, channel: str) -> frozenset[int]:
-    """Every member of a channel the user may read (ChannelForbidden otherwise)."""
-    channel_check_access(user_id=user_id, channel=channel)
-    parsed = parse_channel(channel)
+    """Every member of a channel the user may read (ChannelForbidden otherwise).
+
+    A group's members come through the version-checked cache (selectors.members): one
+    row read when the cache holds the group, and as exact as reading them all."""
+    try:
+        parsed = parse_channel(channel)
+    except ValueError:
+        raise ChannelForbidden(f"no such channel: {channel!r}") from None
     if parsed.kind == "p":
-        return frozenset({parsed.a, parsed.b})
-    members = Membership.objects.filter(group_id=parsed.group).values_list("user_id", flat=True)
-    return frozenset(members)
+        members = frozenset({parsed.a, parsed.b})
+    else:
+        members = group_members({parsed.group}).get(parsed.group, frozenset())
+    if user_id not in members:
+        raise ChannelForbidden(f"not a member of {channel}")
+    return members
 
 
 def typing_audience(*, user_id: int, channel: str) -> frozenset[int]:

@@ -12,13 +12,21 @@ of their messages locks (messaging.services.message_send): a batch of theirs alr
 under way commits before the removal does, and every later one reads the removal. So
 nothing of theirs is stored in the group after the removal's commit, on any node.
 
+Every change to a group's Membership rows also raises the group's `members_version`
+in its transaction (on the locked row): the write path caches members and uses them
+only while that version reads the same (messaging.selectors.members), so the
+removal's commit is also the moment every node's cached copy stops being used.
+Edits that bypass these services (the admin, the deletion of users) end in
+group_repair, which raises it too, in their transaction.
+
 Errors are the small exceptions below, each with a protocol error `code`; interfaces
 map them to their own answers (REST: 404/403/409/400).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -128,7 +136,7 @@ def group_join(*, user, group_id: int) -> Group:
             group=group, user=user, role=Membership.OWNER if becomes_owner else Membership.MEMBER
         )
         group.member_count += 1
-        fields = ["member_count"]
+        fields = _members_changed(group, ["member_count"])
         if becomes_owner:
             group.owner = user
             fields.append("owner")
@@ -147,7 +155,7 @@ def group_leave(*, user, group_id: int) -> None:
         _hold_sends_of(user.pk)
         membership.delete()
         group.member_count -= 1
-        fields = ["member_count"]
+        fields = _members_changed(group, ["member_count"])
         if group.owner_id == user.pk or membership.role == Membership.OWNER:
             _pass_ownership(group)
             fields.append("owner")
@@ -180,7 +188,7 @@ def group_members_add(*, actor, group_id: int, user_ids: Iterable[int]) -> tuple
                 [Membership(group=group, user_id=uid, role=Membership.MEMBER) for uid in new]
             )
             group.member_count += len(new)
-            group.save(update_fields=["member_count"])
+            group.save(update_fields=_members_changed(group, ["member_count"]))
     return group, new
 
 
@@ -197,15 +205,17 @@ def group_member_remove(*, actor, group_id: int, user_id: int) -> None:
         _hold_sends_of(user_id)
         membership.delete()
         group.member_count -= 1
-        group.save(update_fields=["member_count"])
+        group.save(update_fields=_members_changed(group, ["member_count"]))
 
 
 def group_repair(*, group_id: int) -> Group | None:
     """Make a group's derived state agree with its Membership rows again.
 
-    For edits that bypass the functions above (the Django admin, data fixes):
-    recount members, make sure exactly the owner has the owner role, and pass
-    ownership on if the owner is no longer a member.
+    For edits that bypass the functions above (the Django admin, data fixes, the
+    deletion of users): recount members, make sure exactly the owner has the owner
+    role, pass ownership on if the owner is no longer a member, and raise
+    members_version (what changed is not known here). Call it in the edit's
+    transaction, so that no cached copy of the old members outlives the edit's commit.
     """
     with transaction.atomic():
         group = _lock_group(group_id)
@@ -222,8 +232,26 @@ def group_repair(*, group_id: int) -> Group | None:
             if m.role != role:
                 m.role = role
                 m.save(update_fields=["role"])
-        group.save(update_fields=["member_count", "owner"])
+        group.save(update_fields=_members_changed(group, ["member_count", "owner"]))
     return group
+
+
+@contextmanager
+def group_members_edited(*, group_ids: Iterable[int | None]) -> Iterator[None]:
+    """Around an edit of Membership rows that bypasses the functions above (the
+    admin's pages): one transaction that locks the groups first (the order the
+    services lock in, so the two never deadlock), runs the edit, holds the sends of
+    everyone the edit took out of a group (as a removal does), and repairs the groups
+    (which raises their members_version), all before the one commit."""
+    ids = sorted({group_id for group_id in group_ids if group_id is not None})
+    with transaction.atomic():
+        _lock_groups(ids)
+        before = _member_pairs(ids)
+        yield
+        for user_id in sorted({user_id for _, user_id in before - _member_pairs(ids)}):
+            _hold_sends_of(user_id)
+        for group_id in ids:
+            group_repair(group_id=group_id)
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -231,6 +259,26 @@ def group_repair(*, group_id: int) -> Group | None:
 
 def _lock_group(group_id: int) -> Group | None:
     return Group.objects.select_for_update().filter(pk=group_id).first()
+
+
+def _lock_groups(group_ids: list[int]) -> None:
+    """Lock several groups' rows, in id order (two lockers of the same groups queue
+    instead of deadlocking)."""
+    if group_ids:
+        list(Group.objects.select_for_update().filter(pk__in=group_ids).order_by("pk")
+             .values_list("pk", flat=True))
+
+
+def _member_pairs(group_ids: list[int]) -> set[tuple[int, int]]:
+    return set(Membership.objects.filter(group_id__in=group_ids)
+               .values_list("group_id", "user_id"))
+
+
+def _members_changed(group: Group, fields: list[str]) -> list[str]:
+    """Raise the version of the group's members (its row is locked: no lost update);
+    the fields to save, with it."""
+    group.members_version += 1
+    return [*fields, "members_version"]
 
 
 def _membership(group: Group | None, user_id: int) -> Membership | None:
@@ -311,11 +359,16 @@ def _refuse_blockers(actor_id: int, ids: set[int]) -> None:
 
 def groups_repair_after_users_deleted(sender=None, *, users, **kwargs):
     """The answer to accounts' `users_deleting`: the groups the users are members of,
-    read before they go, repaired once they are gone (their memberships go with them,
-    and the groups' counts and owners are derived from those)."""
-    group_ids = set(
+    read and locked before they go, repaired once they are gone (their memberships go
+    with them, and the groups' counts, owners and members_version are derived from
+    those). The deletion, and the repair, must be one transaction (accounts.admin):
+    the memberships vanish by the cascade and the versions are raised at one commit,
+    and the deleted users' own rows are locked by their DELETE, as a removal holds a
+    member's sends."""
+    group_ids = sorted(set(
         Membership.objects.filter(user__in=users).values_list("group_id", flat=True).distinct()
-    )
+    ))
+    _lock_groups(group_ids)
 
     def repair() -> None:
         for group_id in group_ids:

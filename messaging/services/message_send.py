@@ -21,6 +21,7 @@ from improto.vocabulary import AUDIO, FILE, IMAGE, MEDIA_TYPES, VIDEO
 from media.models import MediaFile, MediaKind
 from media.selectors import media_fields, media_for_send
 from media.services import media_grant
+from messaging.selectors.members import group_members
 from messaging.services.message_edit import (
     Revision,
     revision_refusal,
@@ -32,7 +33,6 @@ from messaging.services.message_edit import (
 from messaging.services.read_marks import (
     ReadMoved,
     ReadRequest,
-    group_members,
     read_groups,
     read_moved,
     read_positions_advance,
@@ -118,9 +118,11 @@ def _send_batch(requests: Sequence[Request]) -> list[SendOutcome]:
         else:
             resolved.append((index, addressed))
 
-    # Blocks are read after the senders' rows are locked: a block of one of them
-    # committed before this point is seen, and one committing later waits for this
-    # batch (accounts.blocking).
+    # Blocks and group members are read after the senders' rows are locked: a block
+    # of one of them, or their removal from a group, committed before this point is
+    # seen, and one committing later waits for this batch (accounts.blocking,
+    # messaging.services.groups). The members come from this process's cache only
+    # when the group's members_version read here still matches (selectors.members).
     senders, users, blocked = _active_senders_and_recipients(
         {r.sender_id for _, r in resolved} | {r.user_id for _, r in reads},
         {(r.sender_id, r.to) for _, r in resolved if r.to is not None},

@@ -16,7 +16,7 @@ from django.db import connection
 from improto.channels import parse_channel
 from improto.conversation import read_event
 from improto.errors import FORBIDDEN, INVALID
-from messaging.models import Group, Membership, ReadPosition
+from messaging.models import ReadPosition
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +59,6 @@ def read_groups(requests: Iterable[ReadRequest]) -> set[int]:
         if parsed.kind == "g":
             groups.add(parsed.group)
     return groups
-
-
-def group_members(ids: set[int]) -> dict[int, frozenset[int]]:
-    """The members of each existing group (a missing group is not in the answer)."""
-    if not ids:
-        return {}
-    members: dict[int, set[int]] = {
-        gid: set() for gid in Group.objects.filter(pk__in=ids).values_list("pk", flat=True)
-    }
-    for gid, uid in Membership.objects.filter(group_id__in=members).values_list(
-        "group_id", "user_id"
-    ):
-        members[gid].add(uid)
-    return {gid: frozenset(uids) for gid, uids in members.items()}
 
 
 def read_positions_advance(marks: Iterable[tuple[int, str, int]], *, report: bool = True
