@@ -529,6 +529,13 @@ IM_MAX_TEXT_CHARS = _env_int("IM_MAX_TEXT_CHARS", 4000, minimum=1)
 IM_AUTH_TIMEOUT_S = _env_int("IM_AUTH_TIMEOUT_S", 5, minimum=1)
 IM_HEARTBEAT_S = _env_int("IM_HEARTBEAT_S", 30, minimum=1)
 IM_HOT_WINDOW = _env_int("IM_HOT_WINDOW", 1000, minimum=0)
+# The window is written after the acks by a thread of its own, fed by a queue of at
+# most this many bytes of messages; past it a write is dropped (readers then go to
+# the database for the range: docs/architecture.md, step 5).
+IM_HOT_WINDOW_QUEUE_BYTES = _env_int("IM_HOT_WINDOW_QUEUE_BYTES", 8 << 20, minimum=65536)
+# Tests only: while this file exists, the window's writer holds what it has queued (so a
+# test can revise a message whose window write has not landed yet).
+IM_TEST_HOT_WINDOW_HOLD = _env("IM_TEST_HOT_WINDOW_HOLD", "")
 # Where messages are stored: empty for the SQL database, else a mongodb:// URL (its
 # path names the database, default "im"); see docs/architecture.md.
 IM_MONGODB_URL = _env("IM_MONGODB_URL")
