@@ -190,7 +190,7 @@ LAYER_FAILURES = _counter("im_layer_send_failures",
 # prometheus-client's locking counter (a drop is rare).
 HOT_WINDOW_DROP_REASONS = ("full", "error", "reset")
 _hot_dropped = Counter("im_hot_window_dropped", "Messages whose hot-window write was dropped, "
-                       "by reason.", ("reason",)) if ENABLED else _NULL
+                       "by kind.", ("kind",)) if ENABLED else _NULL
 _hot_dropped_by_reason = {r: _hot_dropped.labels(r) for r in HOT_WINDOW_DROP_REASONS}
 
 

@@ -68,8 +68,9 @@ class HotWindowStore:
         if fresh:
             # The write path's transaction (the caller's) commits after this returns:
             # the window's write is queued once it has, in commit order, and made after
-            # the acks by the window's own thread.
-            transaction.on_commit(lambda: self.writes.put(fresh))
+            # the acks by the window's own thread. Robust: nothing that goes wrong with
+            # the window may fail a batch that is stored.
+            transaction.on_commit(lambda: self.writes.put(fresh), robust=True)
         return results
 
     def flush(self, timeout: float) -> bool:

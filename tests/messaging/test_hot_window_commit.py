@@ -96,7 +96,7 @@ def test_a_full_queue_drops_the_write_and_counts_it(redis_server, tmp_path):
     window = redis.Redis.from_url(redis_server.url(6))
 
     def dropped() -> float:
-        return REGISTRY.get_sample_value("im_hot_window_dropped_total", {"reason": "full"}) or 0
+        return REGISTRY.get_sample_value("im_hot_window_dropped_total", {"kind": "full"}) or 0
 
     before = dropped()
     with transaction.atomic():
@@ -129,7 +129,7 @@ def test_a_redis_that_is_down_neither_blocks_the_commit_nor_holds_the_queue(tmp_
     channel = p_channel(alice.pk, bob.pk)
 
     def errors() -> float:
-        return REGISTRY.get_sample_value("im_hot_window_dropped_total", {"reason": "error"}) or 0
+        return REGISTRY.get_sample_value("im_hot_window_dropped_total", {"kind": "error"}) or 0
 
     before = errors()
     started = time.monotonic()

@@ -12,7 +12,7 @@ import redis
 from tests.support.clients import ahttp, connect, make_user
 from tests.support.hot_window import window_key, window_reaches, window_seqs
 
-pytestmark = pytest.mark.embedded
+pytestmark = [pytest.mark.embedded, pytest.mark.mongo]
 
 HOT_DB = 8
 
