@@ -95,7 +95,8 @@ class HotWindowStore:
                                          secrets.token_hex(8)]
         for channel, members in merged.items():
             keys.append(self._key(channel))
-            args.extend((len(members), max(seq for seq, _ in members)))
+            seqs = [seq for seq, _ in members]
+            args.extend((len(members), max(seqs), min(seqs)))
             for seq, member in members:
                 args.extend((seq, member))
         done, value = self._append_script(keys=keys, args=args)

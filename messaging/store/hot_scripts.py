@@ -27,7 +27,8 @@ FLOOR = "~floor"
 
 # KEYS[1]: the epoch key; KEYS[2..]: one window per channel.
 # ARGV: window, expiry (s), the epoch the writer knows, a new token (set if the epoch
-# is gone), then per channel: its count n, its highest seq, then n (seq, member).
+# is gone), then per channel: its count n, its highest and lowest seq, then n (seq,
+# member).
 # Returns {1, written} or {0, the current epoch} when the writer's epoch is stale.
 APPEND = """
 local epoch = redis.call('GET', KEYS[1])
@@ -46,24 +47,41 @@ for k = 2, #KEYS do
   local key = KEYS[k]
   local n = tonumber(ARGV[at])
   local top = tonumber(ARGV[at + 1])
-  at = at + 2
+  local low = tonumber(ARGV[at + 2])
+  at = at + 3
   local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
   if last[2] and tonumber(last[2]) > top then
     top = tonumber(last[2])
   end
   local bottom = top - window
   local floor = tonumber(redis.call('ZSCORE', key, '~floor') or '0')
+  if floor > bottom then
+    bottom = floor
+  end
+  -- What the set already holds in the batch's seq range: tombstones to respect (a
+  -- batch of new messages usually finds nothing there: one lookup, not one per seq).
+  local dead = {}
+  local there = redis.call('ZRANGEBYSCORE', key, low, top)
+  for _, member in ipairs(there) do
+    if string.sub(member, 1, 1) == '~' then
+      dead[string.sub(member, 2)] = true
+    end
+  end
+  local add = {}
   for i = 1, n do
     local seq = ARGV[at]
-    local s = tonumber(seq)
-    if s > bottom and s > floor and not redis.call('ZSCORE', key, '~' .. seq) then
-      redis.call('ZADD', key, s, ARGV[at + 1])
-      written = written + 1
+    if tonumber(seq) > bottom and not dead[seq] then
+      add[#add + 1] = seq
+      add[#add + 1] = ARGV[at + 1]
     end
     at = at + 2
   end
-  if bottom > 0 then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', bottom)
+  for i = 1, #add, 2000 do  -- unpack's stack is limited: at most 1,000 members a call
+    redis.call('ZADD', key, unpack(add, i, math.min(i + 1999, #add)))
+  end
+  written = written + #add / 2
+  if top - window > 0 then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', top - window)
   end
   redis.call('EXPIRE', key, ttl)
 end

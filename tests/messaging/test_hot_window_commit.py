@@ -170,3 +170,21 @@ def test_what_was_queued_when_redis_lost_its_data_is_dropped(redis_server, tmp_p
     assert [int(s) for _, s in window.zrange(key, 0, -1, withscores=True)] == [3]
     assert [m.body for m in store.range(channel, after=0, limit=10)] == [
         {"text": "c1"}, {"text": "edited"}, {"text": "c3"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_queued_behind_a_held_writer_are_all_written_in_order(redis_server, tmp_path):
+    from django.db import transaction
+
+    store, channel, key, hold, message = _setup(redis_server, tmp_path)
+    store.window = 5000
+    window = redis.Redis.from_url(redis_server.url(6))
+    hold.touch()
+    for b in range(6):
+        with transaction.atomic():
+            store.append([message(f"b{b}m{i}") for i in range(500)], now_ms=1)
+    hold.unlink()
+    assert store.flush(20)  # several script calls, the largest with 2,000 messages
+    assert window_seqs(window, key) == list(range(1, 3001))
+    assert [m.body["text"] for m in store.range(channel, after=2990, limit=20)] == [
+        f"b5m{i}" for i in range(490, 500)]
