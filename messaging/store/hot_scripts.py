@@ -46,9 +46,10 @@ local written = 0
 for k = 2, #KEYS do
   local key = KEYS[k]
   local n = tonumber(ARGV[at])
-  local top = tonumber(ARGV[at + 1])
+  local high = tonumber(ARGV[at + 1])
   local low = tonumber(ARGV[at + 2])
   at = at + 3
+  local top = high
   local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
   if last[2] and tonumber(last[2]) > top then
     top = tonumber(last[2])
@@ -61,7 +62,7 @@ for k = 2, #KEYS do
   -- What the set already holds in the batch's seq range: tombstones to respect (a
   -- batch of new messages usually finds nothing there: one lookup, not one per seq).
   local dead = {}
-  local there = redis.call('ZRANGEBYSCORE', key, low, top)
+  local there = redis.call('ZRANGEBYSCORE', key, low, high)
   for _, member in ipairs(there) do
     if string.sub(member, 1, 1) == '~' then
       dead[string.sub(member, 2)] = true
