@@ -66,7 +66,7 @@ class DeferredWrites:
                 full = False
                 self._queue.append((batch, count, size))
                 self._queued_bytes += size
-                self._cond.notify()
+                self._cond.notify_all()  # the thread, not only a flush that waits too
             self._ensure_thread()
         if full:
             self._dropped("full", count)
@@ -128,9 +128,8 @@ class DeferredWrites:
                 self._write(taken)
             except WindowReset:
                 self._drop_queued(taken, "reset")
-            except redis.RedisError:
-                log.warning("could not update the hot window", exc_info=True)
-                self._dropped("error", _count(taken))
+            except redis.RedisError as error:
+                self._dropped("error", _count(taken), error)
                 failed = True
             except Exception:
                 log.exception("hot window write failed")
@@ -151,13 +150,13 @@ class DeferredWrites:
                     _count(taken) + queued)
         self._dropped(reason, _count(taken) + queued)
 
-    def _dropped(self, reason: str, count: int) -> None:
+    def _dropped(self, reason: str, count: int, error: Exception | None = None) -> None:
         metrics.hot_window_dropped(reason, count)
         self._dropped_since_log += count
         now = time.monotonic()
-        if now - self._last_log >= _LOG_EVERY_S:
-            log.warning("hot window: %d writes dropped (%s); readers use the database",
-                        self._dropped_since_log, reason)
+        if now - self._last_log >= _LOG_EVERY_S:  # a Redis that is down is logged, not flooded
+            log.warning("hot window: %d writes dropped (%s%s); readers use the database",
+                        self._dropped_since_log, reason, f": {error}" if error else "")
             self._dropped_since_log, self._last_log = 0, now
 
     def _hold(self) -> None:
