@@ -186,6 +186,19 @@ SYNC_MESSAGES = _counter("im_sync_messages", "Messages returned by sync range pa
 LAYER_FAILURES = _counter("im_layer_send_failures",
                           "Sends to another node over the channel layer that failed.")
 
+# The hot window's writes run on a thread of their own (messaging/store/hot_writer.py):
+# prometheus-client's locking counter (a drop is rare).
+HOT_WINDOW_DROP_REASONS = ("full", "error", "reset")
+_hot_dropped = Counter("im_hot_window_dropped", "Messages whose hot-window write was dropped, "
+                       "by kind.", ("kind",)) if ENABLED else _NULL
+_hot_dropped_by_reason = {r: _hot_dropped.labels(r) for r in HOT_WINDOW_DROP_REASONS}
+
+
+def hot_window_dropped(reason: str, count: int) -> None:
+    if count:
+        _hot_dropped_by_reason[reason].inc(count)
+
+
 # --- HTTP ------------------------------------------------------------------------------
 
 # Requests run on threads: prometheus-client's own metrics, which lock (microseconds

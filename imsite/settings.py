@@ -534,6 +534,13 @@ IM_HOT_WINDOW = _env_int("IM_HOT_WINDOW", 1000, minimum=0)
 # And how many member ids in all (about 100 bytes each).
 IM_MEMBERS_CACHE_GROUPS = _env_int("IM_MEMBERS_CACHE_GROUPS", 10000, minimum=0)
 IM_MEMBERS_CACHE_MEMBERS = _env_int("IM_MEMBERS_CACHE_MEMBERS", 1000000, minimum=0)
+# The window is written after the acks by a thread of its own, fed by a queue of at
+# most this many bytes of messages; past it a write is dropped (readers then go to
+# the database for the range: docs/architecture.md, step 5).
+IM_HOT_WINDOW_QUEUE_BYTES = _env_int("IM_HOT_WINDOW_QUEUE_BYTES", 8 << 20, minimum=65536)
+# Tests only: while this file exists, the window's writer holds what it has queued (so a
+# test can revise a message whose window write has not landed yet).
+IM_TEST_HOT_WINDOW_HOLD = _env("IM_TEST_HOT_WINDOW_HOLD", "")
 # Where messages are stored: empty for the SQL database, else a mongodb:// URL (its
 # path names the database, default "im"); see docs/architecture.md.
 IM_MONGODB_URL = _env("IM_MONGODB_URL")

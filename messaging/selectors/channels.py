@@ -69,6 +69,10 @@ def channel_messages(
     # number never disagree in a way that shows a hole.
     last_seq = store.last_seqs([channel])[channel]
     messages = store.range(channel, after=after, before=before, limit=limit)
+    if before is None and messages and len(messages) < limit and _top(messages) < last_seq:
+        # The hot window is written after the acks and may end short of what is stored:
+        # the rest of the page from the store (a window that is up to date never gets here).
+        messages += store.range(channel, after=_top(messages), limit=limit - len(messages))
     # first_seq is read after the range: retention raises it before it deletes, so
     # any seq missing below the page's messages is below it, never a hole. A copy of
     # a removed message (a hot window that missed the removal) is not shown.

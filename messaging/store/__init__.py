@@ -15,7 +15,7 @@ from messaging.store.base import (
 )
 
 __all__ = ["AppendResult", "MessageQuery", "MessageSearch", "MessageStore", "NewMessage",
-           "RetentionStep", "StoredMessage", "get_search", "get_store"]
+           "RetentionStep", "StoredMessage", "get_search", "get_store", "store_flush"]
 
 
 @cache
@@ -39,8 +39,17 @@ def get_store() -> MessageStore:
             url=settings.IM_REDIS_URL,
             prefix=f"{settings.IM_REDIS_PREFIX}:hot",
             window=settings.IM_HOT_WINDOW,
+            queue_bytes=settings.IM_HOT_WINDOW_QUEUE_BYTES,
+            hold_path=settings.IM_TEST_HOT_WINDOW_HOLD,
         )
     return store
+
+
+def store_flush(timeout: float) -> bool:
+    """At shutdown: make the writes the store still has queued (the hot window's),
+    waiting at most `timeout`. False if some were left."""
+    flush = getattr(get_store(), "flush", None)
+    return flush(timeout) if flush is not None else True
 
 
 def get_search() -> MessageSearch:

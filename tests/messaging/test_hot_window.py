@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from tests.support.clients import connect, make_user
+from tests.support.hot_window import window_key, window_reaches
 
 pytestmark = pytest.mark.embedded
 
@@ -26,7 +27,8 @@ async def test_recent_range_is_served_from_the_window_and_holes_fall_back(make_d
     acks = [await client.expect("ack") for _ in range(30)]
     channel = acks[0]["channel"]
     r = redis.Redis.from_url(dep.env["IM_REDIS_URL"])
-    key = f"{dep.env['IM_REDIS_PREFIX']}:hot:{channel}"
+    key = window_key(dep, channel)
+    await window_reaches(r, key, 30)  # written after the acks
     assert [int(s) for _, s in r.zrange(key, 0, -1, withscores=True)] == list(range(11, 31))
 
     # Mark seq 25 in the window: a read of a range inside it must show the mark.
