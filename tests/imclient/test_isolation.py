@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# cython_runtime is loaded by msgpack's compiled extension.
-ALLOWED = {"imclient", "improto", "msgpack", "websockets", "cython_runtime"}
+# The SDK's declared dependencies (docs/sdk.md); cython_runtime is loaded by
+# msgpack's compiled extension.
+ALLOWED = {"imclient", "improto", "msgpack", "orjson", "websockets", "cython_runtime"}
 
 CHECK = """
 import sys
