@@ -83,3 +83,21 @@ def test_the_send_queue_is_made_on_first_use():
     assert protocol.transport.written == []
     assert list(protocol.send_queue) == [(b"synchronous", True)]
     assert triggered
+
+
+def test_autobahn_pretty_prints_its_options_only_for_a_line_written(monkeypatch):
+    from realtime.transport import ws_protocol
+
+    calls = []
+    monkeypatch.setattr(ws_protocol, "pformat", lambda value: calls.append(value) or "text")
+    options = [("openHandshakeTimeout", 5, "WebSocketServerFactory")]
+    made = autobahn_protocol.pformat(options)  # what _connectionMade calls per connection
+    level = txaio.get_global_log_level()
+    txaio.set_global_log_level("info")
+    try:
+        txaio.make_logger().debug("\n{attrs}", attrs=made)  # debug is off: dropped
+    finally:
+        txaio.set_global_log_level(level)
+    assert calls == []
+    assert f"{made}" == "text"  # a line that is written shows the options
+    assert calls == [options]
