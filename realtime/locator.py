@@ -8,7 +8,9 @@ cleaning up stops counting once its records expire.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -49,8 +51,14 @@ class ConnRecord:
             return None
 
 
+log = logging.getLogger(__name__)
+
 # How long a revocation is remembered here: longer than any registration takes.
 REVOKED_TTL_S = 300
+# Claims that arrive together share one Redis transaction (RedisLocator.claim): at
+# most this many per transaction, and this many transactions at once.
+CLAIM_BATCH = 256
+CLAIM_PARALLEL = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +171,8 @@ class RedisLocator:
         self._prefix = prefix
         self._marker_key = marker_key
         self._ttl_s = 3 * settings.IM_HEARTBEAT_S + 30
+        self._claims: list[tuple[int, ConnRecord, asyncio.Future[Claim]]] = []
+        self._claiming = 0
 
     def _conns_key(self, uid: int) -> str:
         return f"{self._prefix}:conns:{uid}"
@@ -177,21 +187,75 @@ class RedisLocator:
         return f"{self._prefix}:revoked:{uid}"
 
     async def claim(self, user_id: int, record: ConnRecord) -> Claim:
+        # A connect storm brings thousands of claims within a second; those that queue
+        # while a transaction is in flight go in the next one together (as token
+        # checks do, realtime/token_checks.py). One MULTI runs them in order, so each
+        # claim sees the claims before it exactly as if they had come one by one.
+        future = asyncio.get_running_loop().create_future()
+        self._claims.append((user_id, record, future))
+        if self._claiming < CLAIM_PARALLEL:
+            self._claiming += 1
+            asyncio.create_task(self._drain_claims(), name="im-locator-claims")
+        return await future
+
+    async def _drain_claims(self) -> None:
+        try:
+            await asyncio.sleep(0)  # the claims made in this turn of the loop join in
+            while self._claims:
+                batch = [c for c in self._claims[:CLAIM_BATCH] if not c[2].done()]
+                del self._claims[:CLAIM_BATCH]
+                if not batch:
+                    continue
+                try:
+                    claims = await self._claim_together([(u, r) for u, r, _ in batch])
+                except Exception as exc:  # Redis: each waiting auth fails with it
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                gone = []
+                for (user_id, record, future), claim in zip(batch, claims, strict=True):
+                    if not future.done():
+                        future.set_result(claim)
+                    else:
+                        gone.append((user_id, record))
+                for user_id, record in gone:
+                    # Its connection went away while the claim was in flight: the
+                    # registration would otherwise stand until it expires.
+                    try:
+                        await self.release(user_id, record)
+                    except Exception:  # noqa: BLE001 - it expires on its own then
+                        log.warning("could not release an abandoned claim", exc_info=True)
+        finally:
+            self._claiming -= 1
+
+    async def _claim_together(self, batch: list[tuple[int, ConnRecord]]) -> list[Claim]:
         async with self._async.pipeline(transaction=True) as pipe:
-            pipe.hset(self._conns_key(user_id), record.conn_id, record.encode())
-            pipe.expire(self._conns_key(user_id), self._ttl_s)
-            pipe.set(self._device_key(user_id, record.device), record.conn_id,
-                     ex=self._ttl_s, get=True)
-            pipe.hgetall(self._conns_key(user_id))
-            pipe.exists(self._revoked_key(user_id))
-            _, _, previous, raw, revoked = await pipe.execute()
-        live, dead = self._split(raw)
-        if dead:
-            await self._async.hdel(self._conns_key(user_id), *dead)
-        displaced = [r for r in live if r.conn_id == previous and r.conn_id != record.conn_id]
-        live = [r for r in live if r not in displaced]
-        return Claim(displaced + excess(live, record, settings.IM_MAX_CONNS_PER_USER),
-                     recently_revoked=bool(revoked))
+            for user_id, record in batch:
+                pipe.hset(self._conns_key(user_id), record.conn_id, record.encode())
+                pipe.expire(self._conns_key(user_id), self._ttl_s)
+                pipe.set(self._device_key(user_id, record.device), record.conn_id,
+                         ex=self._ttl_s, get=True)
+                pipe.hgetall(self._conns_key(user_id))
+                pipe.exists(self._revoked_key(user_id))
+            replies = await pipe.execute()
+        claims: list[Claim] = []
+        dead_of: dict[int, set[str]] = {}
+        for index, (user_id, record) in enumerate(batch):
+            _, _, previous, raw, revoked = replies[5 * index:5 * index + 5]
+            live, dead = self._split(raw)
+            if dead:
+                dead_of.setdefault(user_id, set()).update(dead)
+            displaced = [r for r in live if r.conn_id == previous and r.conn_id != record.conn_id]
+            live = [r for r in live if r not in displaced]
+            claims.append(Claim(displaced + excess(live, record, settings.IM_MAX_CONNS_PER_USER),
+                                recently_revoked=bool(revoked)))
+        if dead_of:
+            async with self._async.pipeline(transaction=False) as pipe:
+                for user_id, conn_ids in dead_of.items():
+                    pipe.hdel(self._conns_key(user_id), *conn_ids)
+                await pipe.execute()
+        return claims
 
     def mark_revoked(self, user_id: int) -> None:
         self._sync.set(self._revoked_key(user_id), 1, ex=REVOKED_TTL_S)
