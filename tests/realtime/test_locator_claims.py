@@ -63,14 +63,35 @@ async def test_a_revocation_marked_before_the_claims_is_seen_by_each(locator):
     assert [a.recently_revoked for a in answers] == [True, False]
 
 
-async def test_a_claim_abandoned_in_flight_is_released(locator):
-    kept = asyncio.ensure_future(locator.claim(11, record("k1", "a", 1)))
-    gone = asyncio.ensure_future(locator.claim(12, record("g1", "a", 1)))
-    await asyncio.sleep(0)  # both queued; the transaction is on its way
-    gone.cancel()
-    await kept
-    # The release follows the batch's answers, in the task that sent the batch.
+async def claims_task_done() -> None:
     await asyncio.gather(*(t for t in asyncio.all_tasks()
                            if t.get_name() == "im-locator-claims"))
+
+
+async def test_a_claim_abandoned_before_its_transaction_is_not_left_registered(locator):
+    kept = asyncio.ensure_future(locator.claim(11, record("k1", "a", 1)))
+    gone = asyncio.ensure_future(locator.claim(12, record("g1", "a", 1)))
+    await asyncio.sleep(0)  # both queued, the transaction not sent yet
+    gone.cancel()
+    await kept
+    await claims_task_done()
+    assert locator.conns_of(12) == []
+    assert [r.conn_id for r in locator.conns_of(11)] == ["k1"]
+
+
+async def test_a_claim_abandoned_in_flight_is_released(locator, monkeypatch):
+    claim_together = locator._claim_together
+    futures = []
+
+    async def abandoned_while_sent(batch):
+        futures[1].cancel()  # its connection goes away while the transaction runs
+        return await claim_together(batch)
+
+    monkeypatch.setattr(locator, "_claim_together", abandoned_while_sent)
+    futures.append(asyncio.ensure_future(locator.claim(11, record("k1", "a", 1))))
+    futures.append(asyncio.ensure_future(locator.claim(12, record("g1", "a", 1))))
+    await futures[0]
+    await claims_task_done()  # the release follows the batch's answers, in that task
+    assert futures[1].cancelled()
     assert locator.conns_of(12) == []
     assert [r.conn_id for r in locator.conns_of(11)] == ["k1"]
